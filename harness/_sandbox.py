@@ -1,0 +1,182 @@
+"""The supervisor that runs one untrusted worker and leaves nothing behind.
+
+Run as a standalone script (standard library only): `python _sandbox.py CONFIG_JSON`.
+It owns the isolation of one runner process:
+- where the OS allows (root on Linux): a new PID namespace and a new network
+  namespace, so the worker sees no network and every process it starts dies
+  with it, including ones that called setsid or double-forked;
+- a drop to an unprivileged uid/gid, so the worker cannot signal, trace or
+  read the trusted processes, nor write the build cache;
+- otherwise: it makes itself a child subreaper and kills every descendant;
+- resource limits (address space, processes, file size, no core dumps);
+- a wall-clock timeout, after which the whole tree is killed.
+Exit status: the worker's exit code, 128+signal if it died of a signal, 124 on timeout.
+"""
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+import time
+
+CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read().decode("latin-1")
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    out, stack = [], [root]
+    while stack:
+        for c in children.get(stack.pop(), []):
+            out.append(c)
+            stack.append(c)
+    return out
+
+
+def _kill_tree(me: int) -> None:
+    for _ in range(50):
+        pids = _descendants(me)
+        if not pids:
+            return
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap_all()
+        time.sleep(0.01)
+
+
+def _reap_all() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _limits(cfg: dict) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if cfg.get("as_mb"):
+        b = int(cfg["as_mb"]) << 20
+        resource.setrlimit(resource.RLIMIT_AS, (b, b))
+    if cfg.get("fsize_mb"):
+        b = int(cfg["fsize_mb"]) << 20
+        resource.setrlimit(resource.RLIMIT_FSIZE, (b, b))
+    if cfg.get("nproc"):
+        n = int(cfg["nproc"])
+        resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
+
+
+def _drop(cfg: dict) -> None:
+    uid = cfg.get("uid")
+    if uid is None or os.geteuid() != 0:
+        return
+    os.setgroups([])
+    os.setgid(int(cfg.get("gid", uid)))
+    os.setuid(int(uid))
+
+
+def _exec_worker(cfg: dict) -> None:
+    try:
+        os.chdir(cfg["cwd"])
+        _limits(cfg)
+        _drop(cfg)
+        out = os.open(cfg["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        for fd in cfg.get("pass_fds", []):
+            os.set_inheritable(fd, True)
+        os.execve(cfg["cmd"][0], cfg["cmd"], cfg["env"])
+    except BaseException as e:  # noqa: BLE001 - report and die; never return into the supervisor
+        try:
+            os.write(2, f"sandbox: cannot start worker: {e}\n".encode())
+        finally:
+            os._exit(127)
+
+
+def _status_code(status: int) -> int:
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return 1
+
+
+def _ns_init(cfg: dict) -> None:
+    """PID 1 of the new namespace: start the worker, reap everything, exit with its status."""
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
+    worker = os.fork()
+    if worker == 0:
+        os.setsid()
+        _exec_worker(cfg)
+    code = 1
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid == worker:
+            code = _status_code(status)
+            break
+    os._exit(code)  # the kernel now kills every process left in this namespace
+
+
+def main() -> int:
+    cfg = json.loads(sys.argv[1])
+    me = os.getpid()
+    libc = _libc()
+    isolated = False
+    if os.geteuid() == 0 and cfg.get("namespaces", True):
+        flags = CLONE_NEWPID | (CLONE_NEWNET if cfg.get("no_network", True) else 0)
+        isolated = libc.unshare(flags) == 0
+        if not isolated and flags & CLONE_NEWNET:
+            isolated = libc.unshare(CLONE_NEWPID) == 0
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    child = os.fork()
+    if child == 0:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if isolated:
+            _ns_init(cfg)
+        os.setsid()
+        _exec_worker(cfg)
+    deadline = time.monotonic() + float(cfg["timeout_s"])
+    code = None
+    while code is None:
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid == child:
+            code = _status_code(status)
+            break
+        if time.monotonic() > deadline:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            code = 124
+            break
+        time.sleep(0.005)
+    _kill_tree(me)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Compiling format-A candidates into a content-addressed cache, in parallel, never blocking on a dead build.
+
+The cache key covers the source, the flags, the torch and CUDA versions, the
+arch, the backend and the Python ABI. Each build runs in a child process (so a
+compiler that hangs is killed with its whole process group) inside its own
+temporary directory, and is published by an atomic rename of that directory:
+a build killed midway leaves only an orphaned temporary directory, never a
+half-written entry or a lock that stalls later builds. Compile failures are
+cached too, with the error cut to the lines an LLM needs for a repair.
+
+The child process uses `torch.utils.cpp_extension` + ninja to build *without
+importing* the result, so no candidate code runs in the compiling process.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+BUILD_SCHEMA = "1"
+_key_locks: dict[str, threading.Lock] = {}
+_key_locks_guard = threading.Lock()
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    ok: bool
+    key: str
+    so_path: str          # the built shared object ("" on failure)
+    module_name: str      # the pybind11 module name (TORCH_EXTENSION_NAME)
+    error: str            # compiler output cut to the actionable lines ("" on success)
+    seconds: float
+    cached: bool
+
+
+def cache_root() -> Path:
+    root = os.environ.get("KERNEL_EVOLVE_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "kernel-evolve", "builds")
+    p = Path(root)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def cuda_arch() -> str:
+    """Compute capability like "9.0", from KE_CUDA_ARCH or nvidia-smi (never initialising CUDA here)."""
+    if os.environ.get("KE_CUDA_ARCH"):
+        return os.environ["KE_CUDA_ARCH"]
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20).stdout.split()
+        return out[0] if out else "9.0"
+    except (OSError, subprocess.SubprocessError):
+        return "9.0"
+
+
+def flags_for(backend: str, arch: str = "") -> dict[str, list[str]]:
+    if backend == "cuda":
+        cc = arch.replace(".", "")
+        return {"cflags": ["-O3"], "cuda_cflags": ["-O3", f"-gencode=arch=compute_{cc},code=sm_{cc}"],
+                "ldflags": []}
+    return {"cflags": ["-O3", "-fopenmp"], "cuda_cflags": [], "ldflags": ["-fopenmp"]}
+
+
+def build_key(source: str, backend: str, flags: dict[str, list[str]], arch: str) -> str:
+    ident = {
+        "schema": BUILD_SCHEMA, "source": hashlib.sha256(source.encode()).hexdigest(), "backend": backend,
+        "flags": flags, "arch": arch, "torch": torch.__version__, "cuda": torch.version.cuda or "",
+        "python": sys.implementation.cache_tag,
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+def trim_compiler_output(text: str, build_dir: str = "", max_lines: int = 40) -> str:
+    """Keep the error lines (with a line of context after each) and drop commands, notes and noise."""
+    if build_dir:
+        text = text.replace(build_dir + os.sep, "").replace(build_dir, ".")
+    lines = text.splitlines()
+    keep: list[str] = []
+    for i, line in enumerate(lines):
+        if re.search(r"\berror\b|error:|undefined reference|Error \d", line, re.IGNORECASE) and \
+                not line.startswith(("[", "FAILED:", "ninja: build stopped")) and "-c " not in line:
+            for extra in lines[i:i + 3]:
+                if extra not in keep and not extra.startswith(("[", "FAILED:")) and " -c " not in extra:
+                    keep.append(extra.rstrip())
+    if not keep:
+        keep = [ln for ln in lines if ln.strip() and not ln.startswith("[")][-max_lines:]
+    return "\n".join(keep[:max_lines])
+
+
+def _lock_for(key: str) -> threading.Lock:
+    with _key_locks_guard:
+        return _key_locks.setdefault(key, threading.Lock())
+
+
+def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | None = None) -> BuildResult:
+    """Build (or fetch from the cache) one format-A source. Never raises for a bad source."""
+    arch = arch if arch is not None else (cuda_arch() if backend == "cuda" else "")
+    flags = flags_for(backend, arch)
+    key = build_key(source, backend, flags, arch)
+    name = f"ke_{key[:20]}"
+    root = cache_root()
+    final = root / key
+    t0 = time.monotonic()
+    with _lock_for(key):
+        hit = _read_entry(final, key, name, t0)
+        if hit is not None:
+            return hit
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=root))
+        try:
+            src = tmp / ("kernel.cu" if backend == "cuda" else "kernel.cpp")
+            src.write_text(source)
+            spec = {"name": name, "source": str(src), "dir": str(tmp), "backend": backend, **flags}
+            env = dict(os.environ)
+            if backend == "cuda" and arch:
+                env["TORCH_CUDA_ARCH_LIST"] = arch
+            env.setdefault("MAX_JOBS", "2")
+            try:
+                proc = subprocess.run([sys.executable, "-s", __file__, json.dumps(spec)], capture_output=True,
+                                      text=True, timeout=timeout_s, env=env, start_new_session=True)
+                ok, output = proc.returncode == 0, proc.stdout + proc.stderr
+            except subprocess.TimeoutExpired as e:
+                ok, output = False, f"error: the compiler ran past {timeout_s:.0f} s and was killed\n{e.stdout or ''}"
+            so = tmp / f"{name}.so"
+            ok = ok and so.is_file()
+            status = {"ok": ok, "error": "" if ok else trim_compiler_output(output, str(tmp)) or "build failed",
+                      "seconds": time.monotonic() - t0}
+            (tmp / "status.json").write_text(json.dumps(status))
+            os.chmod(tmp, 0o755)
+            try:
+                os.rename(tmp, final)
+            except OSError:  # another process published the same key first: theirs is as good as ours
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        entry = _read_entry(final, key, name, t0, cached=False)
+        assert entry is not None
+        return entry
+
+
+def _read_entry(final: Path, key: str, name: str, t0: float, cached: bool = True) -> BuildResult | None:
+    try:
+        status = json.loads((final / "status.json").read_text())
+    except (OSError, ValueError):
+        return None
+    so = final / f"{name}.so"
+    ok = bool(status.get("ok")) and so.is_file()
+    return BuildResult(ok=ok, key=key, so_path=str(so) if ok else "", module_name=name,
+                       error="" if ok else status.get("error", "build failed"),
+                       seconds=time.monotonic() - t0 if cached else float(status.get("seconds", 0.0)),
+                       cached=cached)
+
+
+class BuildPool:
+    """A parallel compile pool: builds run in child processes, so threads are enough here."""
+
+    def __init__(self, max_workers: int | None = None):
+        self._pool = ThreadPoolExecutor(max_workers=max_workers or max(1, (os.cpu_count() or 2) // 2))
+
+    def submit(self, source: str, *, backend: str, timeout_s: float = 600.0) -> Future[BuildResult]:
+        return self._pool.submit(build, source, backend=backend, timeout_s=timeout_s)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _child(spec: dict) -> None:
+    import inspect
+
+    from torch.utils import cpp_extension
+
+    fn = cpp_extension._write_ninja_file_and_build_library
+    kwargs = dict(name=spec["name"], sources=[spec["source"]], extra_cflags=spec["cflags"],
+                  extra_cuda_cflags=spec["cuda_cflags"], extra_sycl_cflags=None, extra_ldflags=spec["ldflags"],
+                  extra_include_paths=None, build_directory=spec["dir"], verbose=False,
+                  with_cuda=spec["backend"] == "cuda", with_sycl=False, is_standalone=False)
+    params = inspect.signature(fn).parameters
+    fn(**{k: v for k, v in kwargs.items() if k in params})
+
+
+if __name__ == "__main__":
+    try:
+        _child(json.loads(sys.argv[1]))
+    except Exception as e:  # noqa: BLE001 - the parent reads this output as the compile log
+        print(str(e))
+        sys.exit(1)

@@ -1,0 +1,157 @@
+"""The task's reference: eager and float64 outputs, baselines and the speed-of-light floor, from their own process.
+
+The reference runs in a sandboxed process of its own, so its outputs never
+enter a candidate's process. Results are cached in this (trusted) process per
+task hash, size, number of seeds, backend and timing settings, with seeds
+drawn secretly once per cache entry, so the many candidates of one task in one
+run share a reference and are timed against the same eager and torch.compile
+baselines measured in that run.
+"""
+from __future__ import annotations
+
+import ast
+import random
+import threading
+from dataclasses import dataclass, field
+
+import torch
+
+from harness.compare import degenerate
+from harness.runner import Limits, run_job
+from harness.timing import stats
+from harness.types import Stats, TaskRef
+
+_cache: dict[tuple, "Reference"] = {}
+_locks: dict[tuple, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RefCase:
+    out: list[torch.Tensor]       # eager outputs in the task's dtype
+    ref: list[torch.Tensor]       # float64 outputs
+    input_sha: str
+    bytes: int                    # inputs + parameters + outputs, for the speed-of-light floor
+    identity: bool                # an output equals an input (aliasing is then legitimate)
+
+
+@dataclass(frozen=True)
+class Reference:
+    seeds: list[int]
+    init_seed: int
+    cases: dict[str, RefCase] = field(default_factory=dict)
+    weights_sha: str = ""
+    eager: Stats | None = None
+    compiled: Stats | None = None
+    compile_error: str = ""
+    eager_wall_ms: float | None = None
+    sol_ms: float | None = None
+    bytes_moved: int = 0
+    device_name: str = ""
+    cuda_version: str = ""
+    timing_method: str = ""
+    max_speedup: float | None = None
+    degenerate: str = ""
+    error: str = ""
+
+
+def resolve_backend(backend: str) -> str:
+    if backend == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if backend not in ("cpu", "cuda"):
+        raise ValueError(f"unknown backend {backend!r}: use auto, cpu or cuda")
+    if backend == "cuda" and not torch.cuda.is_available():
+        raise ValueError("backend 'cuda' was asked for but no CUDA device is visible (use --backend cpu)")
+    return backend
+
+
+def timing_job(backend: str, *, repeats: int | None = None, warmup: int | None = None, compile_: bool) -> dict:
+    if backend == "cuda":
+        return {"warmup": warmup or 10, "repeats": repeats or 100, "flush_bytes": 256 << 20, "compile": compile_}
+    return {"warmup": warmup or 3, "repeats": repeats or 30, "flush_bytes": 32 << 20, "compile": compile_}
+
+
+def _max_speedup(task: TaskRef) -> float | None:
+    try:
+        tree = ast.parse(task.source)
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "MAX_SPEEDUP" for t in node.targets):
+            try:
+                return float(ast.literal_eval(node.value))
+            except (ValueError, TypeError):
+                return None
+    return None
+
+
+def get_reference(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool, compile_baseline: bool,
+                  timeout_s: float = 600.0) -> Reference:
+    key = (task.sha256, backend, seeds, size, timing, compile_baseline and timing)
+    with _guard:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        if key in _cache:
+            return _cache[key]
+        ref = _compute(task, backend=backend, seeds=seeds, size=size, timing=timing,
+                       compile_baseline=compile_baseline, timeout_s=timeout_s)
+        if not ref.error:
+            _cache[key] = ref
+        return ref
+
+
+def clear_cache() -> None:
+    with _guard:
+        _cache.clear()
+
+
+def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool, compile_baseline: bool,
+             timeout_s: float) -> Reference:
+    rng = random.SystemRandom()
+    seed_list = sorted(rng.sample(range(1, 2**31 - 1), k=max(1, seeds)))
+    init_seed = rng.randrange(1, 2**31 - 1)
+    job = {"role": "reference", "task_path": "task.py", "seeds": seed_list, "init_seed": init_seed, "size": size,
+           "device": backend}
+    if timing:
+        job["timing"] = timing_job(backend, compile_=compile_baseline)
+    res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend,
+                  files={"task.py": task.source})
+    base = dict(seeds=seed_list, init_seed=init_seed)
+    err = res.first("error")
+    if res.timed_out:
+        return Reference(**base, error=f"the reference ran past {timeout_s:.0f} s")
+    if err is not None:
+        return Reference(**base, error=str(err[0].get("message", ""))[:2000])
+    if res.wire_error or res.first("done") is None:
+        return Reference(**base, error=res.wire_error or f"exited with code {res.exit_code}: {res.log_tail[-600:]}")
+    hello = res.first("hello")
+    cases: dict[str, RefCase] = {}
+    for meta, tensors in res.all("case"):
+        n = sum(1 for k in tensors if k.startswith("out"))
+        cases[str(meta["id"])] = RefCase(out=[tensors[f"out{i}"] for i in range(n)],
+                                         ref=[tensors[f"ref{i}"] for i in range(n)],
+                                         input_sha=str(meta["input_sha"]), bytes=int(meta["bytes"]),
+                                         identity=bool(meta.get("identity", False)))
+    eager = res.first("eager")
+    compiled = res.first("compiled")
+    cerr = res.first("compiled_error")
+    bw = res.first("bandwidth")
+    first = next(iter(cases.values()))
+    bytes_moved = first.bytes
+    sol = bytes_moved / (float(bw[0]["gbps"]) * 1e9) * 1000 if bw and bw[0].get("gbps") else None
+    eager_wall = None
+    if "t_begin" in res.arrival and "t_end" in res.arrival:
+        eager_wall = (res.arrival["t_end"] - res.arrival["t_begin"]) * 1000
+    seed_ids = [f"seed{s}" for s in seed_list]
+    return Reference(
+        **base, cases=cases, weights_sha=str(hello[0].get("weights_sha", "")) if hello else "",
+        eager=stats(eager[0]["samples"]) if eager else None,
+        compiled=stats(compiled[0]["samples"]) if compiled else None,
+        compile_error=str(cerr[0].get("message", "")) if cerr else "",
+        eager_wall_ms=eager_wall, sol_ms=sol, bytes_moved=bytes_moved,
+        device_name=str(hello[0].get("device_name", backend)) if hello else backend,
+        cuda_version=str(hello[0].get("cuda", "")) if hello else "",
+        timing_method="cuda-events+l2-flush+device-sync" if backend == "cuda" else "perf_counter_ns+cache-flush",
+        max_speedup=_max_speedup(task),
+        degenerate=degenerate({k: v.ref for k, v in cases.items()}, seed_ids),
+    )

@@ -1,0 +1,199 @@
+"""The isolated runner: one fresh, supervised subprocess per job, and what came back from it.
+
+`run_job` writes a job description into a private temporary directory, starts
+`harness/_sandbox.py` (which starts `harness/worker.py` under an unprivileged
+uid, in new PID and network namespaces where the OS allows), and reads the
+worker's messages from a pipe that only the worker holds a write end of. The
+environment is built from a whitelist, so no token or secret reaches the
+worker. Whatever happens (crash, hang, exit, garbage on the pipe) comes back
+as a `RunResult`; this module never raises for the worker's behaviour.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness import wire
+
+HERE = Path(__file__).resolve().parent
+SANDBOX = HERE / "_sandbox.py"
+WORKER = HERE / "worker.py"
+UID_BASE = 61000
+_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "OMP_NUM_THREADS",
+             "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NCCL_NVLS_ENABLE",
+             "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_SECRET_WORDS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "CREDENTIAL", "AUTH")
+
+_uid_lock = threading.Lock()
+_uids_in_use: set[int] = set()
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = 120.0
+    memory_mb: int | None = 16384      # address space; applied on the CPU backend only (CUDA maps huge VA)
+    nproc: int = 512
+    fsize_mb: int = 2048
+    max_output_mb: int = 16384         # tensors the parent accepts from the worker in total
+
+
+@dataclass
+class RunResult:
+    """What the trusted parent observed of one worker run."""
+
+    exit_code: int
+    timed_out: bool
+    messages: list[tuple[str, dict[str, Any], dict[str, torch.Tensor]]]
+    log_tail: str
+    wall_s: float
+    wire_error: str = ""
+    isolation: str = ""
+    arrival: dict[str, float] = field(default_factory=dict)  # first arrival time of each message type (monotonic)
+
+    def first(self, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+        for k, meta, tensors in self.messages:
+            if k == kind:
+                return meta, tensors
+        return None
+
+    def all(self, kind: str) -> list[tuple[dict[str, Any], dict[str, torch.Tensor]]]:
+        return [(m, t) for k, m, t in self.messages if k == kind]
+
+
+def _world_reachable(path: Path) -> bool:
+    """Can an unprivileged uid execute/read this path (every parent dir traversable)?"""
+    try:
+        p = path.resolve()
+        for d in list(p.parents)[:-1]:
+            if not os.stat(d).st_mode & stat.S_IXOTH:
+                return False
+        return bool(os.stat(p).st_mode & stat.S_IROTH)
+    except OSError:
+        return False
+
+
+def can_drop_privileges() -> bool:
+    return os.geteuid() == 0 and _world_reachable(Path(sys.executable)) and _world_reachable(WORKER) and \
+        _world_reachable(Path(torch.__file__))
+
+
+def _alloc_uid() -> int:
+    with _uid_lock:
+        for i in range(4096):
+            uid = UID_BASE + i
+            if uid not in _uids_in_use:
+                _uids_in_use.add(uid)
+                return uid
+    raise RuntimeError("no free sandbox uid")
+
+
+def _free_uid(uid: int | None) -> None:
+    if uid is not None:
+        with _uid_lock:
+            _uids_in_use.discard(uid)
+
+
+def clean_env(extra: dict[str, str] | None = None, *, home: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP and not any(w in k for w in _SECRET_WORDS)}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update({
+        "HOME": home, "TMPDIR": home, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+        "PYTHONPATH": str(HERE.parent), "TORCH_EXTENSIONS_DIR": os.path.join(home, "torch_extensions"),
+        "TORCHINDUCTOR_CACHE_DIR": os.path.join(home, "inductor"), "TRITON_CACHE_DIR": os.path.join(home, "triton"),
+        "XDG_CACHE_HOME": os.path.join(home, "cache"),
+    })
+    env.update(extra or {})
+    return env
+
+
+def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str, str] | None = None,
+            files: dict[str, str] | None = None, copies: dict[str, str] | None = None) -> RunResult:
+    """Run harness/worker.py on `job` in a fresh sandboxed process; collect its messages."""
+    tmp = Path(tempfile.mkdtemp(prefix="ke-run-"))
+    uid = _alloc_uid() if can_drop_privileges() else None
+    read_fd, write_fd = os.pipe()
+    messages: list = []
+    arrival: dict[str, float] = {}
+    wire_error = [""]
+    try:
+        for name, text in (files or {}).items():
+            (tmp / name).write_text(text)
+        for name, src in (copies or {}).items():
+            shutil.copyfile(src, tmp / name)
+        job = dict(job, out_fd=write_fd)
+        (tmp / "job.json").write_text(json.dumps(job))
+        if uid is not None:
+            for p in [tmp, *tmp.rglob("*")]:
+                os.chown(p, uid, uid)
+        extra = dict(env or {})
+        if backend == "cpu":
+            extra.setdefault("MALLOC_PERTURB_", "127")  # fresh heap memory is filled with 0x80 bytes, freed with 0x7f
+        cfg = {
+            "cmd": [sys.executable, "-s", "-B", str(WORKER), str(tmp / "job.json")],
+            "env": clean_env(extra, home=str(tmp)), "cwd": str(tmp), "log": str(tmp / "worker.log"),
+            "timeout_s": limits.timeout_s, "as_mb": limits.memory_mb if backend == "cpu" else None,
+            "nproc": limits.nproc if uid is not None else None, "fsize_mb": limits.fsize_mb,
+            "uid": uid, "gid": uid, "pass_fds": [write_fd],
+        }
+        t0 = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-s", "-B", str(SANDBOX), json.dumps(cfg)],
+            pass_fds=[write_fd], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        )
+        os.close(write_fd)
+        write_fd = -1
+        reader = threading.Thread(target=_read_all, args=(read_fd, limits, messages, arrival, wire_error), daemon=True)
+        reader.start()
+        try:
+            _, sandbox_err = proc.communicate(timeout=limits.timeout_s + 30)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            _, sandbox_err = proc.communicate()
+            code = 124
+        reader.join(timeout=30)
+        wall = time.monotonic() - t0
+        log = _tail(tmp / "worker.log")
+        if sandbox_err:
+            log += "\n" + sandbox_err.decode("utf-8", "replace")[-2000:]
+        return RunResult(exit_code=code, timed_out=code == 124, messages=messages, log_tail=log, wall_s=wall,
+                         wire_error=wire_error[0], isolation="uid+namespaces" if uid is not None else "namespaces",
+                         arrival=arrival)
+    finally:
+        if write_fd >= 0:
+            os.close(write_fd)
+        _free_uid(uid)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_all(fd: int, limits: Limits, messages: list, arrival: dict, err: list) -> None:
+    with os.fdopen(fd, "rb", buffering=1 << 20) as f:
+        try:
+            for kind, meta, tensors in wire.receive(f, max_bytes=limits.max_output_mb << 20):
+                arrival.setdefault(kind, time.monotonic())
+                messages.append((kind, meta, tensors))
+        except (wire.WireError, OSError, ValueError) as e:
+            err[0] = str(e)[:500]
+            while f.read(1 << 20):  # drain so the writer never blocks
+                pass
+
+
+def _tail(path: Path, n: int = 4000) -> str:
+    try:
+        data = path.read_bytes()[-n:]
+    except OSError:
+        return ""
+    return data.decode("utf-8", "replace")

@@ -1,0 +1,63 @@
+"""Turning timing samples into statistics and speedups, and judging whether they are believable.
+
+The candidate's samples are claims made by an untrusted process. The parent
+cross-checks them against the wall time it observed for the same loop (with
+eager's loop, timed the same way, as the yardstick for honest overhead) and
+against a speed-of-light floor: the bytes the task must move over the
+measured device bandwidth.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from harness.types import Stats
+
+MIN_BYTES_FOR_SOL = 16 << 20      # below this the data can sit in cache; the DRAM floor means nothing
+MIN_EAGER_MS_FOR_RATIO = 0.1      # below this eager is launch overhead; a 10x "win" is not about the kernel
+DEFAULT_MAX_SPEEDUP = 10.0
+
+
+def stats(samples: list[float]) -> Stats:
+    xs = sorted(float(x) for x in samples if math.isfinite(float(x)))
+    if not xs:
+        return Stats(float("nan"), float("nan"), float("nan"), float("nan"), 0)
+    if len(xs) >= 4:
+        q = statistics.quantiles(xs, n=4)
+        iqr = q[2] - q[0]
+    else:
+        iqr = xs[-1] - xs[0]
+    return Stats(median_ms=statistics.median(xs), iqr_ms=iqr, min_ms=xs[0], max_ms=xs[-1], n=len(xs))
+
+
+@dataclass(frozen=True)
+class Plausibility:
+    flags: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+
+def plausibility(kernel: Stats, *, eager: Stats | None, sol_ms: float | None, bytes_moved: int,
+                 wall_ms: float | None, eager_wall_ms: float | None, max_speedup: float) -> Plausibility:
+    flags: list[str] = []
+    reasons: list[str] = []
+    if any(not math.isfinite(v) or v < 0 for v in (kernel.median_ms, kernel.min_ms)):
+        return Plausibility(("implausible",), ("the timing samples are not finite non-negative numbers",))
+    if sol_ms is not None and bytes_moved >= MIN_BYTES_FOR_SOL and kernel.median_ms < 0.8 * sol_ms:
+        flags.append("implausible")
+        reasons.append(f"median {kernel.median_ms:.4g} ms is under the speed-of-light floor {sol_ms:.4g} ms "
+                       f"({bytes_moved / 1e6:.1f} MB at the measured bandwidth)")
+    if eager is not None and eager.median_ms >= MIN_EAGER_MS_FOR_RATIO and kernel.median_ms > 0:
+        ratio = eager.median_ms / kernel.median_ms
+        if ratio > max_speedup:
+            flags.append("implausible")
+            reasons.append(f"{ratio:.1f}x faster than eager, past the task's stated limit of {max_speedup:g}x")
+    if wall_ms is not None and eager_wall_ms is not None and eager is not None and kernel.n:
+        # honest per-call overhead outside the timed region (flush, sync, bookkeeping), from eager's loop
+        eager_over = max(0.0, eager_wall_ms / max(eager.n, 1) - eager.median_ms)
+        kern_over = wall_ms / kernel.n - kernel.median_ms
+        if kern_over > 3 * eager_over + max(0.5, 0.5 * eager.median_ms):
+            flags.append("timing_escape")
+            reasons.append(f"the parent saw {wall_ms / kernel.n:.4g} ms per timed call but the claimed median is "
+                           f"{kernel.median_ms:.4g} ms: work escaped the timed region")
+    return Plausibility(tuple(dict.fromkeys(flags)), tuple(reasons))

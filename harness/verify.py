@@ -1,0 +1,263 @@
+"""`verify`: one candidate in, one verdict out, following DESIGN.md's verification protocol.
+
+The order is: static checks, build (format A), the task's reference in its own
+process (cached per task, size, seeds and backend), the candidate in a fresh
+sandboxed process, then every judgement in this trusted process. Nothing the
+candidate's process says about itself is believed: it ships raw outputs and
+timing samples, and this module compares, cross-checks and decides.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from harness import compare as cmp
+from harness import static
+from harness.build import build
+from harness.reference import Reference, get_reference, resolve_backend, timing_job
+from harness.runner import Limits, RunResult, run_job
+from harness.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
+from harness.types import Candidate, Check, Env, Timing, Verdict
+
+ALLOWED_ATEN = frozenset(
+    "aten::" + n for n in (
+        "empty empty_like empty_strided new_empty zeros zeros_like zero_ fill_ ones ones_like contiguous clone "
+        "copy_ view reshape _reshape_alias _unsafe_view as_strided expand unsqueeze squeeze transpose permute t "
+        "select slice narrow detach alias to _to_copy resize_ lift_fresh item _local_scalar_dense result_type "
+        "flatten unbind split chunk numpy_T view_as").split())
+
+_timing_locks: dict[str, threading.Lock] = {}
+
+
+@dataclass
+class _Judge:
+    """Accumulates checks and flags for one verdict."""
+
+    checks: list[Check] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    status: str = "verified"
+    error: str = ""
+
+    def ok(self, name: str, reason: str = "") -> None:
+        self.checks.append(Check(name, "pass", reason))
+
+    def skip(self, name: str, reason: str) -> None:
+        self.checks.append(Check(name, "skip", reason))
+
+    def flag(self, name: str, flag: str, reason: str) -> None:
+        self.checks.append(Check(name, "flag", reason))
+        if flag not in self.flags:
+            self.flags.append(flag)
+
+    def fail(self, name: str, reason: str, status: str = "incorrect") -> None:
+        self.checks.append(Check(name, "fail", reason))
+        if self.status == "verified":
+            self.status = status
+            self.error = self.error or reason
+
+
+def _env(ref: Reference | None, backend: str, arch: str = "") -> Env:
+    return Env(device=ref.device_name if ref else backend, backend=backend, torch_version=torch.__version__,
+               cuda_version=(ref.cuda_version if ref else torch.version.cuda) or "", arch=arch)
+
+
+def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size: str = "default",
+           timing: bool = True, compile_baseline: bool = True, timeout_s: float = 120.0,
+           repeats: int | None = None, warmup: int | None = None) -> Verdict:
+    """Judge one candidate. Never raises for anything the candidate or the task does."""
+    backend = resolve_backend(backend)
+    j = _Judge()
+    secs: dict[str, float] = {}
+    t0 = time.monotonic()
+    rep = static.static_check(candidate.source, format=candidate.format, backend=backend)
+    secs["static"] = time.monotonic() - t0
+    j.checks.extend(rep.checks)
+    for f in rep.flags:
+        if f not in j.flags:
+            j.flags.append(f)
+
+    def done(ref: Reference | None = None, timing_: Timing | None = None, comp: tuple = (None, None)) -> Verdict:
+        return Verdict(status=j.status, task_id=candidate.task.task_id, task_sha256=candidate.task.sha256,
+                       kernel_sha256=candidate.sha256, format=candidate.format, checks=tuple(j.checks),
+                       flags=tuple(j.flags), env=_env(ref, backend), timing=timing_, max_abs_diff=comp[0],
+                       rel_error=comp[1], error=j.error[:4000], library_calls=tuple(rep.library_calls), seconds=secs)
+
+    if rep.rejected:
+        j.fail("static", rep.reason, "rejected")
+        return done()
+
+    files = {"task.py": candidate.task.source}
+    job: dict[str, Any] = {"role": "candidate", "task_path": "task.py", "kernel_names": list(rep.kernel_names)}
+    copies: dict[str, str] = {}
+    if candidate.format == "A":
+        t1 = time.monotonic()
+        b = build(candidate.source, backend=backend)
+        secs["build"] = time.monotonic() - t1
+        if not b.ok:
+            j.fail("compile", b.error, "compile_error")
+            return done()
+        j.ok("compile", "cached" if b.cached else f"built in {b.seconds:.1f} s")
+        copies[f"{b.module_name}.so"] = b.so_path
+        job["candidate"] = {"format": "A", "module_name": b.module_name, "so_path": f"{b.module_name}.so"}
+    elif candidate.format == "B":
+        files["candidate.py"] = candidate.source
+        job["candidate"] = {"format": "B", "source_path": "candidate.py"}
+    else:
+        j.fail("format", "format K candidates are built through harness.fast (not available in this build)",
+               "rejected")
+        return done()
+
+    t1 = time.monotonic()
+    ref = get_reference(candidate.task, backend=backend, seeds=seeds, size=size,
+                        timing=timing, compile_baseline=compile_baseline, timeout_s=max(timeout_s, 600.0))
+    secs["reference"] = time.monotonic() - t1
+    if ref.error:
+        j.fail("reference", f"the task itself failed in the reference runner: {ref.error}", "runtime_error")
+        return done(ref)
+    job.update(seeds=ref.seeds, init_seed=ref.init_seed, size=size, device=backend,
+               out_specs={cid: [[list(o.shape), str(o.dtype).replace("torch.", "")] for o in c.out]
+                          for cid, c in ref.cases.items()})
+    if timing:
+        job["timing"] = timing_job(backend, repeats=repeats, warmup=warmup, compile_=False)
+    limits = Limits(timeout_s=timeout_s)
+    t1 = time.monotonic()
+    lock = _timing_locks.setdefault(backend, threading.Lock()) if timing and backend == "cuda" else None
+    if lock:
+        lock.acquire()
+    try:
+        res = run_job(job, limits=limits, backend=backend, files=files, copies=copies)
+    finally:
+        if lock:
+            lock.release()
+    secs["run"] = time.monotonic() - t1
+    comp = _judge_run(j, res, ref, backend)
+    timing_ = _judge_timing(j, res, ref, candidate) if timing and j.status == "verified" else None
+    _judge_profile(j, res, backend)
+    if ref.degenerate:
+        j.fail("degenerate_task", f"the task's reference is unfit for judging: {ref.degenerate}", "rejected")
+        j.flags.append("degenerate_task")
+    j.checks.append(Check("isolation", "pass", res.isolation))
+    return done(ref, timing_, comp)
+
+
+def _judge_run(j: _Judge, res: RunResult, ref: Reference, backend: str) -> tuple[float | None, float | None]:
+    if res.wire_error:
+        j.fail("channel", f"the runner wrote a malformed message: {res.wire_error}", "runtime_error")
+    err = res.first("error")
+    if res.timed_out:
+        j.fail("runtime", "the candidate ran past the time limit and its process tree was killed", "timeout")
+    elif err is not None:
+        j.fail("runtime", f"the candidate raised: {err[0].get('message', '')}", "runtime_error")
+    elif res.exit_code != 0:
+        how = f"signal {res.exit_code - 128}" if res.exit_code > 128 else f"exit code {res.exit_code}"
+        j.fail("runtime", f"the runner process died ({how}); last output: {res.log_tail[-800:]}", "runtime_error")
+    elif res.first("done") is None:
+        j.fail("runtime", "the runner process ended before finishing (exit() called from the candidate?)",
+               "runtime_error")
+    hello = res.first("hello")
+    if hello is not None and hello[0].get("weights_sha") != ref.weights_sha:
+        j.fail("weights", "the model's weights in the candidate's process differ from the reference's")
+    got = {m.get("id"): (m, t) for m, t in res.all("case")}
+    worst_abs, worst_rel = 0.0, 0.0
+    for cid, rc in ref.cases.items():
+        if cid not in got:
+            if j.status == "verified":
+                j.fail(f"case:{cid}", "no output came back for this input")
+            continue
+        meta, tensors = got[cid]
+        out = [tensors[f"out{i}"] for i in range(len(tensors)) if f"out{i}" in tensors]
+        c = cmp.compare(out, rc.out, rc.ref)
+        worst_abs, worst_rel = max(worst_abs, c.max_abs_diff), max(worst_rel, c.rel_error)
+        if c.ok:
+            j.ok(f"case:{cid}", f"rel error {c.rel_error:.2e} (eager {c.eager_rel_error:.2e}), "
+                               f"max abs diff {c.max_abs_diff:.2e}")
+        else:
+            j.fail(f"case:{cid}", c.reason)
+        if meta.get("input_sha_after") != rc.input_sha:
+            j.fail(f"inputs:{cid}", "the candidate changed its inputs (they differ from the reference's after the call)")
+        if meta.get("weights_sha_after") not in (None, ref.weights_sha):
+            j.fail(f"weights:{cid}", "the candidate changed the model's parameters")
+        if meta.get("alias"):
+            j.flag(f"alias:{cid}", "output_aliases_input", "an output shares memory with an input")
+            if not rc.identity:
+                j.fail(f"alias:{cid}", "an output aliases an input, and this task's output is not an input")
+    rep = res.first("repeat")
+    first = next(iter(ref.cases))
+    if rep is not None and first in got:
+        a = [got[first][1][f"out{i}"] for i in range(len(got[first][1]))]
+        b = [rep[1][f"out{i}"] for i in range(len(rep[1]))]
+        same, why = cmp.same_result(a, b, cmp.tolerance(ref.cases[first].out[0].dtype))
+        (j.ok if same else j.fail)("determinism", why or "identical result on a repeated call")
+    elif j.status == "verified":
+        j.fail("determinism", "the repeated call did not come back")
+    return (worst_abs if got else None), (worst_rel if got else None)
+
+
+def _judge_timing(j: _Judge, res: RunResult, ref: Reference, candidate: Candidate) -> Timing | None:
+    msg = res.first("timing")
+    if msg is None:
+        j.fail("timing", "no timing came back", "runtime_error")
+        return None
+    meta, tensors = msg
+    for k, cid in enumerate(meta.get("snapshot_cases", [])):
+        rc = ref.cases.get(cid)
+        outs = [tensors[f"snap{k}_{i}"] for i in range(len(rc.out))] if rc else []
+        if rc is None or len(outs) != len(rc.out):
+            j.fail("timed_outputs", "a timed call's output did not come back")
+            break
+        c = cmp.compare(outs, rc.out, rc.ref)
+        if not c.ok:
+            j.fail("timed_outputs", f"an output of a timed call is wrong ({c.reason}): work escaped the timed "
+                                   "region or results were cached")
+            break
+    else:
+        j.ok("timed_outputs", f"{len(meta.get('snapshot_cases', []))} timed outputs checked")
+    kernel = stats(meta.get("samples", []))
+    wall = None
+    if "t_begin" in res.arrival and "t_end" in res.arrival:
+        wall = (res.arrival["t_end"] - res.arrival["t_begin"]) * 1000
+    max_speedup = float(ref.max_speedup or DEFAULT_MAX_SPEEDUP)
+    p = plausibility(kernel, eager=ref.eager, sol_ms=ref.sol_ms, bytes_moved=ref.bytes_moved, wall_ms=wall,
+                     eager_wall_ms=ref.eager_wall_ms, max_speedup=max_speedup)
+    for f, why in zip(p.flags, p.reasons):
+        j.flag("plausibility", f, why)
+        j.fail("plausibility", why, "rejected")
+    if not p.flags:
+        j.ok("plausibility", f"floor {ref.sol_ms:.3g} ms" if ref.sol_ms else "no floor")
+    prof = res.first("profile")
+    frac = prof[0].get("custom_kernel_fraction") if prof else None
+    se = ref.eager.median_ms / kernel.median_ms if ref.eager and kernel.median_ms > 0 else None
+    sc = ref.compiled.median_ms / kernel.median_ms if ref.compiled and kernel.median_ms > 0 else None
+    return Timing(kernel=kernel, eager=ref.eager, compiled=ref.compiled, speedup_eager=se, speedup_compile=sc,
+                  method=ref.timing_method, sol_ms=ref.sol_ms, wall_ms=wall,
+                  custom_kernel_fraction=float(frac) if isinstance(frac, (int, float)) else None)
+
+
+def _judge_profile(j: _Judge, res: RunResult, backend: str) -> None:
+    prof = res.first("profile")
+    if prof is None:
+        return
+    ops = [o for o in prof[0].get("aten_ops", []) if isinstance(o, str) and o not in ALLOWED_ATEN]
+    if ops:
+        j.flag("library_calls_runtime", "library_call", "ATen compute ops ran inside the candidate: " + ", ".join(ops[:8]))
+    frac = prof[0].get("custom_kernel_fraction")
+    if backend == "cuda" and isinstance(frac, (int, float)):
+        if frac <= 0.0:
+            j.fail("custom_kernel", "no device time was spent in the candidate's own __global__ kernels", "rejected")
+        elif frac < 0.5:
+            j.flag("custom_kernel", "library_call", f"only {frac:.0%} of device time is in the candidate's own kernels")
+
+
+def check_functional(task, functional_source: str, *, backend: str = "auto", seeds: int = 3,
+                     size: str = "default", timeout_s: float = 300.0) -> Verdict:
+    """Does a functional form (a whole task file with module_fn) equal the original module with the same weights?"""
+    from harness.functional import check_functional as _check
+    return _check(task, functional_source, backend=resolve_backend(backend), seeds=seeds, size=size,
+                  timeout_s=timeout_s)
+
+
+__all__ = ["verify", "check_functional"]

@@ -1,0 +1,124 @@
+"""The private channel between a runner process and the trusted parent.
+
+A message is an 8-byte little-endian header length, a JSON header, then the
+raw bytes of each tensor the header lists. No pickle: the parent parses what an
+untrusted process wrote, so the format is plain data with a whitelist of
+dtypes and hard size limits. Anything malformed raises `WireError`, which the
+parent turns into a verdict, never a crash.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Any, BinaryIO, Iterator
+
+import torch
+
+MAX_HEADER = 1 << 20
+
+DTYPES: dict[str, torch.dtype] = {
+    "float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+    "int64": torch.int64, "int32": torch.int32, "int16": torch.int16, "int8": torch.int8, "uint8": torch.uint8,
+    "bool": torch.bool, "complex64": torch.complex64, "complex128": torch.complex128,
+}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+
+
+class WireError(RuntimeError):
+    """The peer wrote something that is not a well-formed message."""
+
+
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    t = t.detach().to("cpu").contiguous()
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().tobytes()
+    return t.numpy().tobytes()
+
+
+def send(stream: BinaryIO, kind: str, meta: dict[str, Any] | None = None,
+         tensors: dict[str, torch.Tensor] | None = None) -> None:
+    """Write one message and flush."""
+    tensors = tensors or {}
+    blobs = []
+    specs = []
+    for name, t in tensors.items():
+        if t.dtype not in DTYPE_NAMES:
+            raise WireError(f"tensor {name!r} has unsupported dtype {t.dtype}")
+        b = _tensor_bytes(t)
+        blobs.append(b)
+        specs.append({"name": name, "dtype": DTYPE_NAMES[t.dtype], "shape": list(t.shape), "nbytes": len(b)})
+    header = json.dumps({"type": kind, "meta": meta or {}, "tensors": specs}).encode()
+    stream.write(struct.pack("<Q", len(header)))
+    stream.write(header)
+    for b in blobs:
+        stream.write(b)
+    stream.flush()
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    chunks = []
+    left = n
+    while left:
+        chunk = stream.read(min(left, 1 << 24))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _decode(spec: dict[str, Any], raw: bytes) -> torch.Tensor:
+    dtype = DTYPES.get(spec.get("dtype", ""))
+    shape = spec.get("shape")
+    if dtype is None or not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+        raise WireError(f"bad tensor spec {spec!r}")
+    numel = 1
+    for s in shape:
+        numel *= s
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    if numel * itemsize != len(raw):
+        raise WireError(f"tensor {spec.get('name')!r}: {len(raw)} bytes for shape {shape} {spec['dtype']}")
+    if numel == 0:
+        return torch.empty(shape, dtype=dtype)
+    if dtype == torch.bfloat16:
+        return torch.frombuffer(bytearray(raw), dtype=torch.int16).view(torch.bfloat16).reshape(shape)
+    return torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape)
+
+
+def receive(stream: BinaryIO, *, max_bytes: int) -> Iterator[tuple[str, dict[str, Any], dict[str, torch.Tensor]]]:
+    """Yield (kind, meta, tensors) until EOF. Raises WireError past `max_bytes` in total or on garbage."""
+    total = 0
+    while True:
+        try:
+            head = _read_exact(stream, 8)
+        except EOFError:
+            return
+        (n,) = struct.unpack("<Q", head)
+        if n > MAX_HEADER:
+            raise WireError(f"header of {n} bytes")
+        try:
+            header = json.loads(_read_exact(stream, n))
+        except (EOFError, ValueError) as e:
+            raise WireError(f"truncated or invalid header: {e}") from None
+        if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+            raise WireError("header is not a message")
+        tensors = {}
+        for spec in header.get("tensors", []):
+            nbytes = spec.get("nbytes") if isinstance(spec, dict) else None
+            if not isinstance(nbytes, int) or nbytes < 0:
+                raise WireError("bad tensor length")
+            total += nbytes
+            if total > max_bytes:
+                raise WireError(f"more than {max_bytes} bytes of tensors")
+            try:
+                raw = _read_exact(stream, nbytes)
+            except EOFError:
+                raise WireError("truncated tensor data") from None
+            tensors[str(spec.get("name"))] = _decode(spec, raw)
+        meta = header.get("meta")
+        yield header["type"], meta if isinstance(meta, dict) else {}, tensors
+
+
+def open_writer(fd: int) -> BinaryIO:
+    return os.fdopen(fd, "wb", buffering=1 << 20)

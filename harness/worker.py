@@ -1,0 +1,357 @@
+"""Code that runs inside a sandboxed runner process: builds inputs, calls models, times, ships raw results.
+
+Started by `harness/_sandbox.py` as `python worker.py JOB.json`. It has three
+roles, each in its own process:
+- "reference": the task's eager outputs in its own dtype and in float64,
+  input fingerprints, eager and torch.compile timings, the device bandwidth;
+- "candidate": the same inputs through the candidate (format A extension or
+  format B ModelNew), with poisoned allocator memory, cloned inputs, a repeat
+  for determinism, and the timed loop with output snapshots;
+- "functional": the original Model against its functional form.
+Nothing here decides a verdict: it only ships raw tensors and numbers to the
+parent over the private pipe (`harness.wire`). In the candidate role this
+process is untrusted, so the parent treats everything it sends as a claim.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import random
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from harness import wire  # noqa: E402
+
+OUT = None
+
+
+def send(kind, meta=None, tensors=None):
+    wire.send(OUT, kind, meta, tensors)
+
+
+def load_module(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def apply_size(mod, size):
+    if size == "small" and isinstance(getattr(mod, "SMALL", None), dict):
+        for k, v in mod.SMALL.items():
+            setattr(mod, k, v)
+
+
+def to_device(xs, device):
+    return [x.to(device) if isinstance(x, torch.Tensor) else x for x in xs]
+
+
+def upcast(xs):
+    return [x.double() if isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in xs]
+
+
+def flat(out):
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)) and all(isinstance(o, torch.Tensor) for o in out):
+        return list(out)
+    raise TypeError(f"the output must be a tensor or a tuple of tensors, got {type(out).__name__}")
+
+
+def fingerprint(tensors):
+    h = hashlib.sha256()
+    for t in tensors:
+        if isinstance(t, torch.Tensor):
+            c = t.detach().to("cpu").contiguous()
+            h.update(f"{tuple(c.shape)}{c.dtype}".encode())
+            h.update((c.view(torch.int16) if c.dtype == torch.bfloat16 else c).numpy().tobytes())
+        else:
+            h.update(repr(t).encode())
+    return h.hexdigest()
+
+
+def sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def cases(mod, job):
+    """[(case_id, inputs)] in a fixed order: one per seed, then each declared variant."""
+    out = []
+    for s in job["seeds"]:
+        torch.manual_seed(s)
+        out.append((f"seed{s}", list(mod.get_inputs())))
+    if hasattr(mod, "get_input_variants"):
+        torch.manual_seed(job["seeds"][0] + 7919)
+        for i, v in enumerate(mod.get_input_variants()):
+            out.append((f"variant{i}", list(v)))
+    return out
+
+
+def build_model(mod, job, device, cls=None):
+    torch.manual_seed(job["init_seed"])
+    model = (cls or mod.Model)(*mod.get_init_inputs())
+    return model.to(device)
+
+
+def poison(specs, device):
+    """Fill the allocator's free blocks of the output sizes with NaN (or all-ones bits), then free them."""
+    junk = []
+    for shape, dtype in specs:
+        dt = wire.DTYPES[dtype]
+        for _ in range(2):
+            t = torch.empty(shape, dtype=dt, device=device)
+            if dt.is_floating_point or dt.is_complex:
+                t.fill_(float("nan"))
+            elif dt == torch.bool:
+                t.fill_(True)
+            else:
+                t.fill_(-1)
+            junk.append(t)
+    sync(device)
+    del junk
+
+
+def time_calls(fn, sets, job, device, snapshot_at=()):
+    t = job["timing"]
+    warmup, repeats = int(t["warmup"]), int(t["repeats"])
+    flush = torch.empty(int(t["flush_bytes"]) // 4, dtype=torch.float32, device=device)
+    for i in range(warmup):
+        fn(sets[i % len(sets)])
+    sync(device)
+    samples, snaps = [], []
+    send("t_begin")
+    for i in range(repeats):
+        s = sets[i % len(sets)]
+        flush.fill_(float(i))
+        if device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize()
+            start.record()
+            out = fn(s)
+            torch.cuda.synchronize()
+            end.record()
+            end.synchronize()
+            samples.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter_ns()
+            out = fn(s)
+            samples.append((time.perf_counter_ns() - t0) / 1e6)
+        if i in snapshot_at:
+            snaps.append((i % len(sets), [o.detach().clone() for o in flat(out)]))
+    send("t_end")
+    sync(device)
+    return samples, snaps
+
+
+def bandwidth_gbps(device):
+    """Bytes read plus written per second for a large device copy (memory-bound speed of light)."""
+    n = (1 << 28) if device == "cuda" else (1 << 25)
+    a = torch.empty(n // 4, dtype=torch.float32, device=device).fill_(1.0)
+    b = torch.empty_like(a)
+    best = float("inf")
+    for _ in range(5):
+        sync(device)
+        t0 = time.perf_counter()
+        b.copy_(a)
+        sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n / best / 1e9
+
+
+def role_reference(job):
+    device = job["device"]
+    mod = load_module(job["task_path"], "ke_task")
+    apply_size(mod, job["size"])
+    model = build_model(mod, job, device)
+    model64 = copy.deepcopy(model).double()
+    weights = fingerprint(list(model.state_dict().values()))
+    all_cases = cases(mod, job)
+    name = torch.cuda.get_device_name() if device == "cuda" else (platform.processor() or platform.machine())
+    send("hello", {"weights_sha": weights, "pid": os.getpid(), "device_name": name,
+                   "cuda": torch.version.cuda or "", "torch": torch.__version__})
+    sets = []
+    with torch.no_grad():
+        for cid, inputs in all_cases:
+            inputs = to_device(inputs, device)
+            out = flat(model(*inputs))
+            out64 = flat(model64(*upcast(inputs)))
+            sync(device)
+            tensors = {f"out{i}": o for i, o in enumerate(out)}
+            tensors.update({f"ref{i}": o for i, o in enumerate(out64)})
+            nbytes = sum(x.numel() * x.element_size() for x in inputs if isinstance(x, torch.Tensor))
+            nbytes += sum(p.numel() * p.element_size() for p in model.state_dict().values())
+            nbytes += sum(o.numel() * o.element_size() for o in out)
+            identity = any(isinstance(x, torch.Tensor) and x.shape == o.shape and x.dtype == o.dtype
+                           and torch.equal(x, o) for o in out for x in inputs)
+            send("case", {"id": cid, "input_sha": fingerprint(inputs), "bytes": nbytes, "identity": identity},
+                 tensors)
+            if cid.startswith("seed"):
+                sets.append(inputs)
+        if job.get("timing"):
+            samples, _ = time_calls(lambda s: model(*s), sets, job, device)
+            send("eager", {"samples": samples})
+            if job["timing"].get("compile"):
+                try:
+                    compiled = torch.compile(model)
+                    samples, _ = time_calls(lambda s: compiled(*s), sets, job, device)
+                    send("compiled", {"samples": samples})
+                except Exception as e:  # noqa: BLE001 - a baseline failure is reported, not fatal
+                    send("compiled_error", {"message": f"{type(e).__name__}: {e}"[:1000]})
+            send("bandwidth", {"gbps": bandwidth_gbps(device)})
+    send("done")
+
+
+def load_candidate(job, mod, device):
+    c = job["candidate"]
+    if c["format"] == "A":
+        spec = importlib.util.spec_from_file_location(c["module_name"], c["so_path"])
+        ext = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(ext)
+        model = build_model(mod, job, device)
+        return model, (lambda s: model(*s, fn=ext.forward))
+    new = load_module(c["source_path"], "ke_candidate")
+    reference = build_model(mod, job, device)
+    torch.manual_seed(job["init_seed"])
+    model_new = new.ModelNew(*mod.get_init_inputs()).to(device)
+    ref_state = reference.state_dict()
+    new_state = model_new.state_dict()
+    if set(ref_state) == set(new_state) and all(ref_state[k].shape == new_state[k].shape for k in ref_state):
+        model_new.load_state_dict(ref_state)
+    del reference
+    return model_new, (lambda s: model_new(*s))
+
+
+def role_candidate(job):
+    device = job["device"]
+    mod = load_module(job["task_path"], "ke_task")
+    apply_size(mod, job["size"])
+    model, call = load_candidate(job, mod, device)
+    params = list(model.state_dict().values())
+    send("hello", {"weights_sha": fingerprint(params), "pid": os.getpid()})
+    all_cases = cases(mod, job)
+    specs = job["out_specs"]
+    sets = []
+    with torch.no_grad():
+        for cid, inputs in all_cases:
+            inputs = to_device(inputs, device)
+            args = [x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]
+            poison(specs.get(cid, []), device)
+            out = flat(call(args))
+            sync(device)
+            ptrs = {x.untyped_storage().data_ptr() for x in args + params if isinstance(x, torch.Tensor)}
+            alias = any(o.untyped_storage().data_ptr() in ptrs for o in out)
+            send("case", {"id": cid, "input_sha_after": fingerprint(args), "alias": alias,
+                          "weights_sha_after": fingerprint(params)},
+                 {f"out{i}": o for i, o in enumerate(out)})
+            if cid.startswith("seed"):
+                sets.append(inputs)
+        # the same inputs again, after other calls: a moving result means a race or hidden state
+        first_id, first_inputs = all_cases[0][0], to_device(all_cases[0][1], device)
+        poison(specs.get(first_id, []), device)
+        out = flat(call([x.clone() if isinstance(x, torch.Tensor) else x for x in first_inputs]))
+        sync(device)
+        send("repeat", {"id": first_id}, {f"out{i}": o for i, o in enumerate(out)})
+        if job.get("timing"):
+            rng = random.SystemRandom()
+            reps = int(job["timing"]["repeats"])
+            snap_at = set(rng.sample(range(reps), k=min(3, reps)))
+            samples, snaps = time_calls(call, sets, job, device, snapshot_at=snap_at)
+            tensors = {}
+            meta = []
+            for j, (set_idx, outs) in enumerate(snaps):
+                meta.append(all_cases[set_idx][0])
+                tensors.update({f"snap{j}_{i}": o for i, o in enumerate(outs)})
+            send("timing", {"samples": samples, "snapshot_cases": meta}, tensors)
+        send("profile", profile(call, sets[0] if sets else first_inputs, job.get("kernel_names", []), device))
+    send("done")
+
+
+def profile(call, inputs, names, device):
+    """One call under the torch profiler: which ATen ops ran, and (CUDA) the share of device time in own kernels."""
+    from torch.profiler import ProfilerActivity, profile as tprofile
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    args = [x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]
+    with tprofile(activities=acts) as prof:
+        call(args)
+        sync(device)
+    aten = sorted({e.key for e in prof.key_averages() if e.key.startswith("aten::")})
+    if device != "cuda":
+        return {"aten_ops": aten}
+    total = own = 0.0
+    kernels = []
+    for evt in prof.key_averages():
+        if getattr(evt, "device_type", None) is not None and "CUDA" not in str(evt.device_type):
+            continue
+        t = float(getattr(evt, "self_device_time_total", 0) or getattr(evt, "self_cuda_time_total", 0) or 0)
+        if t <= 0:
+            continue
+        total += t
+        mine = any(evt.key.startswith(n) or f" {n}(" in evt.key or f"{n}<" in evt.key for n in names)
+        own += t if mine else 0.0
+        kernels.append([evt.key[:120], t, mine])
+    kernels.sort(key=lambda k: -k[1])
+    return {"aten_ops": aten, "custom_kernel_fraction": own / total if total else 0.0, "kernels": kernels[:8]}
+
+
+def role_functional(job):
+    device = job["device"]
+    mod = load_module(job["task_path"], "ke_task")
+    fmod = load_module(job["functional_path"], "ke_functional")
+    apply_size(mod, job["size"])
+    apply_size(fmod, job["size"])
+    orig = build_model(mod, job, device)
+    func = build_model(fmod, job, device)
+    o_state, f_state = orig.state_dict(), func.state_dict()
+    loaded = False
+    if set(o_state) == set(f_state) and all(o_state[k].shape == f_state[k].shape for k in o_state):
+        func.load_state_dict(o_state)
+        loaded = True
+    send("hello", {"state_dict_loaded": loaded, "has_module_fn": hasattr(fmod, "module_fn")})
+    with torch.no_grad():
+        for cid, inputs in cases(mod, job):
+            inputs = to_device(inputs, device)
+            a = flat(orig(*[x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]))
+            b = flat(func(*[x.clone() if isinstance(x, torch.Tensor) else x for x in inputs], fn=fmod.module_fn))
+            o64 = flat(copy.deepcopy(orig).double()(*upcast(inputs)))
+            tensors = {f"orig{i}": o for i, o in enumerate(a)}
+            tensors.update({f"func{i}": o for i, o in enumerate(b)})
+            tensors.update({f"ref{i}": o for i, o in enumerate(o64)})
+            send("case", {"id": cid}, tensors)
+    send("done")
+
+
+def main():
+    global OUT
+    with open(sys.argv[1]) as f:
+        job = json.load(f)
+    OUT = wire.open_writer(job["out_fd"])
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        {"reference": role_reference, "candidate": role_candidate, "functional": role_functional}[job["role"]](job)
+    except BaseException as e:  # noqa: BLE001 - every failure becomes a message, then a non-zero exit
+        tb = traceback.format_exc(limit=6)
+        try:
+            send("error", {"message": f"{type(e).__name__}: {e}"[:2000], "traceback": tb[-3000:]})
+        finally:
+            OUT.flush()
+            os._exit(3)
+    OUT.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

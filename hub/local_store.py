@@ -1,0 +1,362 @@
+"""LocalStore: the embedded, offline archive — a git directory laid out like a Hub dataset repo.
+
+Layout: `README.md` (the dataset card) and `data/<split>/<shard>.parquet`.
+`append` writes one new shard per split to a temporary file, fsyncs it,
+renames it into place, regenerates the card and commits; earlier shards are
+never rewritten. Every write runs under a file lock and starts by undoing
+whatever a killed writer left behind (stale `index.lock`, untracked shards,
+a half-written card), so a kill at any moment leaves the last commit intact.
+Git itself is driven through its CLI. Bookkeeping that is not part of the
+dataset (the dedup/statistics index, push/pull commit maps) lives under
+`.git/kernel-evolve/`, never in the commits.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from hub.card import Summary, render_card, summarize
+from hub.schema import ARROW_SCHEMA, ArchiveError, Row, as_rows, conform, split_for_level, table_keys, validate_table
+from hub.store import CommitInfo, RefInfo
+
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "kernel-evolve", "GIT_AUTHOR_EMAIL": "kernel-evolve@localhost",
+    "GIT_COMMITTER_NAME": "kernel-evolve", "GIT_COMMITTER_EMAIL": "kernel-evolve@localhost",
+    "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
+}
+_INDEX_COLUMNS = ["kernel_sha256", "task_id", "device", "status", "speedup_eager"]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def shard_name() -> str:
+    """Unique, sortable shard file name: UTC timestamp plus a short random suffix."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:8] + ".parquet"
+
+
+class LocalStore:
+    """A kernel archive in a local git directory. Create it with `init()` or by the first `append`."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path).expanduser().resolve()
+        self._meta = self.path / ".git" / "kernel-evolve"
+        self._index_cache: tuple[int, dict[str, dict]] = (0, {})
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.path)!r})"
+
+    # ---- git plumbing -------------------------------------------------------------------------
+    def _git(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
+        env = {**os.environ, **_GIT_ENV}
+        p = subprocess.run(["git", "-C", str(self.path), *args], input=input, capture_output=True, env=env)
+        if check and p.returncode != 0:
+            raise ArchiveError(f"git {args[0]} failed in {self.path}: {p.stderr.decode(errors='replace').strip()}")
+        return p.stdout.decode(errors="replace")
+
+    def exists(self) -> bool:
+        return (self.path / ".git").is_dir()
+
+    def head(self) -> str | None:
+        if not self.exists():
+            return None
+        out = self._git("rev-parse", "--verify", "-q", "HEAD^{commit}", check=False).strip()
+        return out or None
+
+    def resolve(self, revision: str | None) -> str:
+        """The commit id of a branch, tag or commit; a clear error when there is none."""
+        self._require()
+        rev = revision or "HEAD"
+        out = self._git("rev-parse", "--verify", "-q", f"{rev}^{{commit}}", check=False).strip()
+        if not out:
+            if revision is None:
+                raise ArchiveError(f"the archive {self.path} has no commits yet; append rows or run `archive init`")
+            raise ArchiveError(
+                f"no revision {revision!r} in the archive {self.path}; "
+                "see `kernel-evolve archive log` and `kernel-evolve archive tags`"
+            )
+        return out
+
+    def _require(self) -> None:
+        if not self.exists():
+            raise ArchiveError(f"{self.path} is not a kernel archive; create one with `kernel-evolve archive init`")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._meta.mkdir(parents=True, exist_ok=True)
+        with open(self._meta / "lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                self._recover()
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _recover(self) -> None:
+        """Undo a killed writer: we hold the lock, so nobody else is writing."""
+        (self.path / ".git" / "index.lock").unlink(missing_ok=True)
+        for tmp in (self._meta / "tmp").glob("*") if (self._meta / "tmp").is_dir() else ():
+            tmp.unlink(missing_ok=True)
+        if self.head() is None:
+            return
+        if self._git("status", "--porcelain", "--untracked-files=all").strip():
+            self._git("reset", "-q", "--hard", "HEAD")
+            self._git("clean", "-fdq")
+
+    # ---- creation -----------------------------------------------------------------------------
+    def init(self) -> str:
+        """Create the archive (idempotent); return the head commit."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        if not self.exists():
+            if any(self.path.iterdir()):
+                raise ArchiveError(f"{self.path} exists, is not empty and is not an archive; pick another --archive")
+            self._git("init", "-q", "-b", "main")
+            self._git("config", "core.fsync", "committed")
+            self._git("config", "core.quotepath", "off")
+        with self._locked():
+            head = self.head()
+            if head is not None:
+                return head
+            self._write_atomic(self.path / "README.md", render_card(Summary()).encode())
+            self._git("add", "--", "README.md")
+            self._git("commit", "-q", "-m", "Initialize kernel archive")
+            return self.resolve(None)
+
+    # ---- the dedup + statistics index ---------------------------------------------------------
+    def _index_entries(self) -> dict[str, dict]:
+        """shard path -> {"keys": [...], "summary": {...}} for the shards of HEAD (reads only new index lines)."""
+        path = self._meta / "index.jsonl"
+        offset, entries = self._index_cache
+        size = path.stat().st_size if path.exists() else 0
+        if size < offset:
+            offset, entries = 0, {}
+        if size > offset:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+            end = data.rfind(b"\n") + 1
+            for line in data[:end].splitlines():
+                try:
+                    e = json.loads(line)
+                    entries[e["shard"]] = e
+                except (ValueError, KeyError):
+                    continue  # a line cut by a kill: the shard is re-indexed below
+            offset += end
+        self._index_cache = (offset, entries)
+        head = self.head()
+        tree = self._git("ls-tree", "-r", "--name-only", head, "--", "data").split() if head else []
+        missing = [p for p in tree if p.endswith(".parquet") and p not in entries]
+        for p in missing:
+            table = pq.read_table(self.path / p, columns=_INDEX_COLUMNS + ["level"])
+            self._index_add(p, table, p.split("/")[1])
+        return {p: self._index_cache[1][p] for p in tree if p in self._index_cache[1]}
+
+    def _index_add(self, shard: str, table: pa.Table, split: str) -> None:
+        e = {"shard": shard, "keys": table_keys(table), "summary": summarize(table, split).to_json()}
+        self._meta.mkdir(parents=True, exist_ok=True)
+        with open(self._meta / "index.jsonl", "ab") as fh:
+            fh.write(json.dumps(e).encode() + b"\n")
+        self._index_cache[1][shard] = {**e, "keys": [list(k) for k in e["keys"]]}
+
+    def summary(self, revision: str | None = None) -> Summary:
+        """Statistics of the archive at HEAD (or at a revision, read from its shards)."""
+        if revision is not None:
+            t = self.read_table(revision)
+            out = Summary()
+            for split in set(t.column("level").to_pylist()):
+                sub = t.filter(pc.equal(t.column("level"), split))
+                out.merge(summarize(sub, split_for_level(split)))
+            return out
+        out = Summary()
+        if self.head() is None:
+            return out
+        for e in self._index_entries().values():
+            out.merge(Summary.from_json(e["summary"]))
+        return out
+
+    # ---- writing --------------------------------------------------------------------------------
+    def _write_atomic(self, dest: Path, data: bytes | pa.Table) -> None:
+        tmpdir = self._meta / "tmp"
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        tmp = tmpdir / (uuid.uuid4().hex + dest.suffix)
+        with open(tmp, "wb") as fh:
+            if isinstance(data, pa.Table):
+                pq.write_table(data, fh, compression="zstd")
+            else:
+                fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+
+    def append(self, rows: Sequence[Row] | pa.Table, message: str) -> str:
+        """Add the new rows as one commit (one shard per split); return the commit id (HEAD if nothing was new)."""
+        table = as_rows(rows)
+        validate_table(table)
+        if not message.strip():
+            raise ArchiveError("an append needs a commit message")
+        if self.head() is None:
+            self.init()
+        with self._locked():
+            table = self._dedup(table)
+            if table.num_rows == 0:
+                return self.resolve(None)
+            return self._commit_table(table, message)
+
+    def _dedup(self, table: pa.Table) -> pa.Table:
+        seen = {tuple(k) for e in self._index_entries().values() for k in e["keys"]}
+        keep = []
+        for i, k in enumerate(table_keys(table)):
+            if k not in seen:
+                seen.add(k)
+                keep.append(i)
+        return table if len(keep) == table.num_rows else table.take(pa.array(keep, pa.int64()))
+
+    def _commit_table(self, table: pa.Table, message: str, *, date: str | None = None) -> str:
+        levels = table.column("level")
+        written: list[tuple[str, pa.Table, str]] = []
+        name = shard_name()
+        for level in sorted({v for v in levels.to_pylist()}, key=lambda v: (v is None, v)):
+            mask = pc.is_null(levels) if level is None else pc.equal(levels, level)
+            part = table.filter(mask)
+            split = split_for_level(level)
+            rel = f"data/{split}/{name}"
+            self._write_atomic(self.path / rel, part)
+            written.append((rel, part, split))
+        summary = self.summary()
+        for _, part, split in written:
+            summary.merge(summarize(part, split))
+        self._write_atomic(self.path / "README.md", render_card(summary).encode())
+        head = self._commit([rel for rel, _, _ in written] + ["README.md"], message, date=date)
+        for rel, part, split in written:
+            self._index_add(rel, part, split)
+        return head
+
+    def _commit(self, paths: list[str], message: str, *, date: str | None = None) -> str:
+        self._git("add", "--", *paths)
+        env_date = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else {}
+        p = subprocess.run(
+            ["git", "-C", str(self.path), "commit", "-q", "--allow-empty", "-F", "-"],
+            input=message.encode(), capture_output=True, env={**os.environ, **_GIT_ENV, **env_date},
+        )
+        if p.returncode != 0:
+            raise ArchiveError(f"git commit failed in {self.path}: {p.stderr.decode(errors='replace').strip()}")
+        return self.resolve(None)
+
+    def commit_files(self, files: dict[str, bytes], message: str, *, date: str | None = None) -> str:
+        """Commit given files verbatim (used by `pull` to replay a remote commit). Shards are never rewritten."""
+        if self.head() is None:
+            self.init()
+        with self._locked():
+            existing = set(self.files_at(None, "data"))
+            for rel, data in files.items():
+                if rel in existing:
+                    raise ArchiveError(f"refusing to rewrite the existing shard {rel}")
+                self._write_atomic(self.path / rel, data)
+            return self._commit(sorted(files), message, date=date)
+
+    def tag(self, name: str, message: str = "", revision: str | None = None) -> None:
+        self._require()
+        if not name or subprocess.run(["git", "check-ref-format", f"refs/tags/{name}"]).returncode != 0:
+            raise ArchiveError(f"{name!r} is not a valid tag name (no spaces, '..', '~', '^', ':' or trailing '/')")
+        with self._locked():
+            commit = self.resolve(revision)
+            if self._git("rev-parse", "-q", "--verify", f"refs/tags/{name}", check=False).strip():
+                raise ArchiveError(f"the tag {name!r} already exists; tags are releases and are never moved")
+            self._git("tag", "-a", name, "-m", message or name, commit)
+
+    # ---- reading --------------------------------------------------------------------------------
+    def log(self) -> list[CommitInfo]:
+        if self.head() is None:
+            return []
+        out = self._git("log", "--format=%H%x1f%cI%x1f%B%x1e")
+        commits = []
+        for rec in out.split("\x1e"):
+            rec = rec.strip("\n")
+            if rec:
+                sha, date, msg = rec.split("\x1f", 2)
+                commits.append(CommitInfo(commit_id=sha, message=msg.strip(), created_at=date))
+        return commits
+
+    def refs(self) -> list[RefInfo]:
+        if not self.exists():
+            return []
+        out = self._git("for-each-ref", "--format=%(refname)%09%(objectname)%09%(*objectname)", "refs/heads", "refs/tags")
+        refs = []
+        for line in out.splitlines():
+            ref, obj, peeled = (line.split("\t") + ["", ""])[:3]
+            kind = "tag" if ref.startswith("refs/tags/") else "branch"
+            refs.append(RefInfo(name=ref.split("/", 2)[2], kind=kind, commit_id=peeled or obj))
+        return refs
+
+    def tag_message(self, name: str) -> str:
+        return self._git("for-each-ref", "--format=%(contents)", f"refs/tags/{name}").strip()
+
+    def files_at(self, revision: str | None = None, prefix: str = "") -> list[str]:
+        commit = self.resolve(revision)
+        return self._git("ls-tree", "-r", "--name-only", commit, *(["--", prefix] if prefix else [])).split()
+
+    def changed_files(self, commit: str) -> list[str]:
+        """Paths a commit added or modified (relative to its first parent)."""
+        return self._git("diff-tree", "--root", "--no-commit-id", "-r", "--name-only", "--diff-filter=AM", commit).split()
+
+    def blobs(self, commit: str, paths: Sequence[str]) -> dict[str, bytes]:
+        """The contents of files at a commit, through one `git cat-file --batch`."""
+        if not paths:
+            return {}
+        req = "".join(f"{commit}:{p}\n" for p in paths).encode()
+        p = subprocess.run(["git", "-C", str(self.path), "cat-file", "--batch"], input=req, capture_output=True)
+        data, pos, out = p.stdout, 0, {}
+        for path in paths:
+            nl = data.index(b"\n", pos)
+            header = data[pos:nl].split()
+            if len(header) < 3 or header[1] != b"blob":
+                raise ArchiveError(f"{path} is missing at {commit[:12]} in {self.path}")
+            size = int(header[2])
+            out[path] = data[nl + 1: nl + 1 + size]
+            pos = nl + 1 + size + 1
+        return out
+
+    def read_table(self, revision: str | None = None, split: str | None = None) -> pa.Table:
+        commit = self.resolve(revision)
+        paths = sorted(
+            (p for p in self.files_at(commit, f"data/{split}" if split else "data") if p.endswith(".parquet")),
+            key=lambda p: (p.rsplit("/", 1)[-1], p),
+        )
+        tables = [conform(pq.read_table(pa.BufferReader(b))) for b in self.blobs(commit, paths).values()]
+        return pa.concat_tables(tables) if tables else ARROW_SCHEMA.empty_table()
+
+    def read(self, revision: str | None = None, split: str | None = None):
+        """The rows at a revision (default HEAD), optionally of one split, as a `datasets.Dataset`."""
+        import datasets
+
+        from hub.schema import FEATURES
+
+        return datasets.Dataset(self.read_table(revision, split), info=datasets.DatasetInfo(features=FEATURES))
+
+    # ---- push/pull bookkeeping ------------------------------------------------------------------
+    def commit_map(self, remote: str) -> dict[str, str]:
+        """local commit id -> remote commit id for a Hub repo this archive was pushed to or pulled from."""
+        p = self._meta / "remotes" / (remote.replace("/", "__") + ".json")
+        return json.loads(p.read_text()) if p.exists() else {}
+
+    def save_commit_map(self, remote: str, mapping: dict[str, str]) -> None:
+        self._write_atomic(self._meta / "remotes" / (remote.replace("/", "__") + ".json"),
+                           json.dumps(mapping, indent=0).encode())

@@ -1,0 +1,162 @@
+"""The one prompt builder: chat messages for every operator mode, and verdict feedback as designed text.
+
+`build_messages(kind, task, ...)` is used by all operators and by `finetune`
+(a translation example is `build_messages("translate", task)` plus the kernel as
+the assistant turn). `summarize_verdict` turns a harness verdict into the short
+feedback an LLM needs to repair or speed up a kernel: the status, the failed
+checks with reasons, a cut compile/runtime error, the speedup and its spread,
+and flags. Raw logs never go into a prompt.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.types import TaskRef, Verdict
+
+MAX_ERROR_LINES = 25
+MAX_ERROR_CHARS = 2000
+
+KINDS = ("functionalize", "translate", "repair", "rewrite", "diff", "crossover")
+
+
+@dataclass(frozen=True)
+class Shot:
+    """A kernel shown in a prompt: its code, optional verdict, and a label."""
+
+    code: str
+    label: str = ""
+    verdict: Verdict | None = None
+
+
+def _backend_rules(backend: str) -> str:
+    if backend == "cuda":
+        return ("Write CUDA: at least one __global__ kernel, launched on at::cuda::getCurrentCUDAStream(). "
+                "Do not call ATen/cuBLAS/cuDNN compute ops (matmul, conv, softmax, add, ...): only allocation "
+                "(torch::empty, torch::empty_like), .contiguous(), .data_ptr<T>(), sizes and TORCH_CHECK.")
+    return ("Write C++ for the CPU: plain loops over raw pointers parallelized with `#pragma omp parallel for`. "
+            "Do not call ATen compute ops (matmul, conv, softmax, add, ...): only allocation (torch::empty, "
+            "torch::empty_like), .contiguous(), .data_ptr<T>(), sizes and TORCH_CHECK.")
+
+
+def system_prompt(backend: str) -> str:
+    return (
+        "You are an expert performance engineer who writes correct, fast kernels for PyTorch operators.\n"
+        "A kernel is one source file (format A): `#include <torch/extension.h>`, a function "
+        "`torch::Tensor forward(...)` taking exactly the positional arguments of the task's `module_fn`, and "
+        '`PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("forward", &forward, "forward"); }`.\n'
+        + _backend_rules(backend)
+        + "\nNo Python from C++, no files, sockets, threads, environment access or static caches. "
+        "Tunable constants may be declared one per line as `#define NAME VALUE  // tunable: V1 V2 V3`.\n"
+        "Answer with the complete source in one ```cpp code block unless asked for a SEARCH/REPLACE diff."
+    )
+
+
+def cut_error(text: str, max_lines: int = MAX_ERROR_LINES) -> str:
+    """The lines of a compile or runtime log an LLM needs: errors first, without the noise."""
+    lines = [l.rstrip() for l in (text or "").splitlines() if l.strip()]
+    key = [l for l in lines if "error" in l.lower() or "undefined" in l.lower() or "note:" in l.lower()]
+    keep = key[:max_lines] if key else lines[:max_lines]
+    out = "\n".join(keep)
+    return out[:MAX_ERROR_CHARS] + ("\n[...]" if len(out) > MAX_ERROR_CHARS else "")
+
+
+def summarize_verdict(verdict: Verdict) -> str:
+    """Designed feedback text for one verdict."""
+    parts = [f"Status: {verdict.status}."]
+    failed = verdict.failed_checks
+    if failed:
+        parts.append("Failed checks:\n" + "\n".join(f"- {c.name}: {c.reason or 'failed'}" for c in failed))
+    if verdict.rel_error is not None or verdict.max_abs_diff is not None:
+        parts.append(f"Error vs float64 reference: rel {verdict.rel_error if verdict.rel_error is not None else 'n/a'}, "
+                     f"max abs {verdict.max_abs_diff if verdict.max_abs_diff is not None else 'n/a'}.")
+    if verdict.error:
+        parts.append("Error excerpt:\n" + cut_error(verdict.error))
+    if verdict.library_calls:
+        parts.append("Library calls (not a kernel; remove them): " + ", ".join(verdict.library_calls[:8]) + ".")
+    t = verdict.timing
+    if t is not None:
+        line = f"Runtime {t.kernel.median_ms:.4g} ms (IQR {t.kernel.iqr_ms:.2g} ms)"
+        if t.eager is not None:
+            line += f"; eager {t.eager.median_ms:.4g} ms"
+        if t.speedup_eager is not None:
+            line += f"; speedup vs eager {t.speedup_eager:.3g}x"
+        if t.speedup_compile is not None:
+            line += f"; vs torch.compile {t.speedup_compile:.3g}x"
+        parts.append(line + ".")
+    if verdict.flags:
+        parts.append("Flags: " + "; ".join(verdict.flags[:8]) + ".")
+    return "\n".join(parts)
+
+
+def _fence(code: str, lang: str = "cpp") -> str:
+    return f"```{lang}\n{code.rstrip()}\n```"
+
+
+def _shot(s: Shot) -> str:
+    head = f"### {s.label}\n" if s.label else ""
+    tail = f"\n{summarize_verdict(s.verdict)}" if s.verdict is not None else ""
+    return f"{head}{_fence(s.code)}{tail}"
+
+
+def _task_block(task: TaskRef, functional_source: str | None = None) -> str:
+    src = functional_source or task.source
+    return f"Task `{task.task_id}` (op `{task.op_name}`):\n```python\n{src.rstrip()}\n```"
+
+
+def build_messages(
+    kind: str,
+    task: TaskRef,
+    *,
+    backend: str = "cpu",
+    functional_source: str | None = None,
+    parent: Shot | None = None,
+    other: Shot | None = None,
+    best: tuple[Shot, ...] = (),
+    inspirations: tuple[Shot, ...] = (),
+    feedback: str = "",
+    previous: str = "",
+) -> list[dict[str, str]]:
+    """Chat messages for one operator call. `kind` is one of KINDS.
+
+    `feedback` is designed text (see `summarize_verdict`) about `previous`, the last failed attempt.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown prompt kind {kind!r}; expected one of {', '.join(KINDS)}")
+    user: list[str] = []
+    if kind == "functionalize":
+        system = ("You rewrite PyTorch nn.Modules into functional form. Keep get_inputs(), get_init_inputs() and "
+                  "every module-level constant. Add `def module_fn(*inputs, *params, *scalar_attrs)` using only "
+                  "torch and torch.nn.functional, and make `Model.forward(self, *inputs, fn=module_fn)` call "
+                  "`fn(*inputs, <its own parameters and buffers>, <scalar attributes>)`. Parameters are created "
+                  "in __init__ exactly as before. Answer with the complete file in one ```python code block.")
+        user.append(_task_block(task))
+        user.append("Rewrite this task into functional form.")
+    else:
+        system = system_prompt(backend)
+        user.append(_task_block(task, functional_source))
+        for s in inspirations:
+            user.append("Related verified kernel (a stepping stone, for ideas only):\n" + _shot(s))
+        for s in best:
+            user.append("A verified kernel for this task:\n" + _shot(s))
+        if kind == "translate":
+            user.append(f"Write a format-A kernel whose `forward` computes `module_fn` for backend {backend}.")
+        elif kind == "rewrite":
+            user.append("Parent kernel:\n" + _shot(parent) if parent else "")
+            user.append("Write a faster kernel, as a complete source file. Keep it correct.")
+        elif kind == "diff":
+            user.append("Parent kernel:\n" + _shot(parent) if parent else "")
+            user.append("Make it faster with targeted edits. Answer only with SEARCH/REPLACE blocks:\n"
+                        "<<<<<<< SEARCH\n(exact lines from the parent)\n=======\n(new lines)\n>>>>>>> REPLACE")
+        elif kind == "crossover":
+            if parent:
+                user.append("Parent A:\n" + _shot(parent))
+            if other:
+                user.append("Parent B:\n" + _shot(other))
+            user.append("Combine the best ideas of both parents into one faster kernel, as a complete source file.")
+    if previous or feedback:
+        if kind == "repair" or previous:
+            user.append("Your previous attempt:\n" + (_fence(previous, "python" if kind == "functionalize" else "cpp")
+                                                    if previous else "(no code)"))
+        user.append("Harness feedback on it:\n" + feedback)
+        user.append("Fix the problems and answer with the complete corrected file.")
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(p for p in user if p)}]

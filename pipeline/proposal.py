@@ -1,0 +1,65 @@
+"""The request an operator answers and the answer it gives: `Proposal` and `Completion`.
+
+A proposal carries everything its result needs to find its way back into the
+search (task, parents, island, generation, stage) plus the chat messages that
+an LLM operator sends, so no mutable state is shared between the loop and the
+operators. A completion records what one operator call cost.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from harness.types import TaskRef
+
+Mode = Literal["rewrite", "diff", "crossover", "translate", "functionalize", "repair", "tune"]
+MODES: tuple[str, ...] = ("rewrite", "diff", "crossover", "translate", "functionalize", "repair", "tune")
+Stage = Literal["functionalize", "translate", "optimize"]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One request for a candidate."""
+
+    task: TaskRef
+    mode: Mode
+    messages: tuple[dict[str, str], ...] = ()   # chat messages ({"role", "content"}) for LLM operators
+    parent_ids: tuple[str, ...] = ()
+    island: int = 0
+    generation: int = 0
+    stage: Stage = "optimize"
+    base_source: str = ""          # the source a diff or tune applies to (the first parent's kernel)
+    attempt: int = 0               # repair attempt number within a stage
+    variant: int = 0               # which untried variant an offline operator should return
+    avoid: frozenset[str] = frozenset()   # normalized-source hashes already tried for this task
+    proposal_id: str = field(default_factory=new_id)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown proposal mode {self.mode!r}; expected one of {', '.join(MODES)}")
+
+    def with_messages(self, messages: list[dict[str, str]]) -> "Proposal":
+        return replace(self, messages=tuple(messages))
+
+
+@dataclass(frozen=True)
+class Completion:
+    """An operator's answer to one proposal, with what it cost."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    error: str = ""               # the operator could not answer (network, exhausted sweep, ...)
+    llm_call: bool = True         # False for offline operators (they do not count against LLM budgets)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens

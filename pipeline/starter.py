@@ -1,0 +1,35 @@
+"""Where the offline operator starts: the seed kernel for a task.
+
+The seed is the fastest verified kernel of the same task (or op) in the
+archive; on a fresh machine with an empty archive it is the known-good kernel
+shipped beside a built-in task. Either way the run re-verifies the seed with
+the harness on this machine (generation 0), and a verified seed is appended to
+the archive like any other kernel, so the archive's starter rows are real
+verdicts from the user's own hardware, never precomputed claims.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.task import known_good_kernel
+from harness.types import TaskRef
+from pipeline.innovation import best_for_task, verified_kernels
+
+
+@dataclass(frozen=True)
+class Seed:
+    source: str
+    origin: str          # "archive:<task_id>" or "known-good:<path>"
+
+
+def find_seed(task: TaskRef, *, backend: str, store: Any = None) -> Seed | None:
+    """The best available starting kernel for `task`, or None."""
+    if store is not None:
+        best = best_for_task(verified_kernels(store, backend=backend), task)
+        if best is not None:
+            return Seed(best.kernel_code, f"archive:{best.task_id}")
+    path = known_good_kernel(task, backend)
+    if path is not None:
+        return Seed(path.read_text(), f"known-good:{path.name}")
+    return None

@@ -1,0 +1,1 @@
+"""The built-in task suite in KernelBench format (level1 single ops, level2 fusions)."""

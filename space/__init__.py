@@ -1,0 +1,1 @@
+"""The Gradio Space: paste PyTorch, get a verified kernel; browse the archive."""
