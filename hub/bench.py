@@ -59,20 +59,23 @@ def sakana_table(n: int, *, seed: int = 0) -> pa.Table:
     for i in range(n):
         level, task = 1 + i % 3, 1 + i % 100
         k, e, c = rnd.uniform(0.01, 2), rnd.uniform(0.01, 2), rnd.uniform(0.01, 2)
-        code = f"#include <torch/extension.h>\n// variant {seed}-{i}\n__global__ void kern_{i}(float* y) {{}}\n" + "// body\n" * 100
+        # sizes like Sakana's rows: a few KB of CUDA, KB-sized profiler dumps
+        code = f"#include <torch/extension.h>\n// variant {seed}-{i}\n__global__ void kern_{i}(float* y) {{}}\n" + \
+            "".join(f"    y[{j}] = y[{j}] * {rnd.random():.5f}f;\n" for j in range(120))
+        profile = "".join(f"metric_{j}: {rnd.random():.4f}\n" for j in range(80))
         for name, v in (("Op_Name", f"{task}_Op{task}"), ("Level_ID", level), ("Task_ID", task),
                         ("Kernel_Name", f"kern_{i}"), ("CUDA_Runtime", k), ("PyTorch_Native_Runtime", e),
                         ("PyTorch_Compile_Runtime", c), ("CUDA_Speedup_Native", e / k), ("CUDA_Speedup_Compile", c / k),
                         ("CUDA_Code", code), ("PyTorch_Code_Module", _TASK), ("PyTorch_Code_Functional", _TASK),
                         ("Correct", i % 4 != 0), ("Max_Diff", rnd.random() * 1e-5),
-                        ("Error", None if i % 4 else "mismatch"), ("NCU_Profile", "{}" if i % 2 else None),
-                        ("Torch_Profile", "profile"), ("Clang_Tidy", ""), ("__index_level_0__", i)):
+                        ("Error", None if i % 4 else "mismatch"), ("NCU_Profile", profile if i % 2 else None),
+                        ("Torch_Profile", profile[:1000]), ("Clang_Tidy", ""), ("__index_level_0__", i)):
             cols[name].append(v)
     return pa.table(cols, schema=SAKANA_SCHEMA)
 
 
-def bench_append(sizes: list[int], batch: int, repeats: int = 5) -> list[tuple[int, float, float]]:
-    """(archive rows, median seconds per append of `batch` rows, max) at each size."""
+def bench_append(sizes: list[int], batch: int, repeats: int = 5, fill: int = 5000) -> list[tuple[int, float, float]]:
+    """(archive rows, median seconds per append of `batch` rows, max) at each size; grown `fill` rows a commit."""
     from hub.local_store import LocalStore
 
     results = []
@@ -82,7 +85,7 @@ def bench_append(sizes: list[int], batch: int, repeats: int = 5) -> list[tuple[i
         have, seed = 0, 1
         for size in sorted(sizes):
             while have < size:  # grow to `size` in large chunks (not timed)
-                n = min(5000, size - have)
+                n = min(fill, size - have)
                 store.append(synthetic_rows(n, seed=seed), f"fill {n}")
                 have, seed = have + n, seed + 1
             fresh = LocalStore(store.path)  # a new process-like instance: no warm caches
@@ -118,6 +121,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 30000])
     ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--fill", type=int, default=5000, help="rows per commit while growing the archive")
     ap.add_argument("--sakana", type=int, default=30000)
     a = ap.parse_args()
     import datasets
@@ -127,8 +131,9 @@ def main() -> None:
     git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
     print(f"python {platform.python_version()}, pyarrow {pa.__version__}, datasets {datasets.__version__}, "
           f"huggingface_hub {huggingface_hub.__version__}, {git}, {platform.machine()}")
-    for size, med, mx in bench_append(a.sizes, a.batch):
-        print(f"append {a.batch} rows to an archive of {size:>6} rows: median {med * 1000:7.1f} ms (max {mx * 1000:.1f} ms)")
+    for size, med, mx in bench_append(a.sizes, a.batch, fill=a.fill):
+        print(f"append {a.batch} rows to an archive of {size:>6} rows (grown {a.fill}/commit): "
+              f"median {med * 1000:7.1f} ms (max {mx * 1000:.1f} ms)")
     if a.sakana:
         secs, added = bench_sakana_import(a.sakana)
         print(f"import-sakana {a.sakana} generated rows: {secs:.2f} s ({added} rows added)")

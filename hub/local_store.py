@@ -114,14 +114,15 @@ class LocalStore:
         for tmp in (self._meta / "tmp").glob("*") if (self._meta / "tmp").is_dir() else ():
             tmp.unlink(missing_ok=True)
         if self.head() is None:
+            self._git("read-tree", "--empty")  # drop entries a killed first commit staged
             return
-        if self._git("status", "--porcelain", "--untracked-files=all").strip():
+        if self._git("status", "--porcelain", "--untracked-files=all", "--", "data", "README.md").strip():
             self._git("reset", "-q", "--hard", "HEAD")
-            self._git("clean", "-fdq")
+            self._git("clean", "-fdq", "--", "data")
 
     # ---- creation -----------------------------------------------------------------------------
-    def init(self) -> str:
-        """Create the archive (idempotent); return the head commit."""
+    def init(self, *, initial_commit: bool = True) -> str | None:
+        """Create the archive (idempotent); return the head commit (None for a bare start, used by `pull`)."""
         self.path.mkdir(parents=True, exist_ok=True)
         if not self.exists():
             if any(self.path.iterdir()):
@@ -131,12 +132,9 @@ class LocalStore:
             self._git("config", "core.quotepath", "off")
         with self._locked():
             head = self.head()
-            if head is not None:
+            if head is not None or not initial_commit:
                 return head
-            self._write_atomic(self.path / "README.md", render_card(Summary()).encode())
-            self._git("add", "--", "README.md")
-            self._git("commit", "-q", "-m", "Initialize kernel archive")
-            return self.resolve(None)
+            return self._commit_files([("README.md", render_card(Summary()).encode())], "Initialize kernel archive")
 
     # ---- the dedup + statistics index ---------------------------------------------------------
     def _index_entries(self) -> dict[str, dict]:
@@ -191,10 +189,10 @@ class LocalStore:
         return out
 
     # ---- writing --------------------------------------------------------------------------------
-    def _write_atomic(self, dest: Path, data: bytes | pa.Table) -> None:
+    def _tmp_file(self, data: bytes | pa.Table, suffix: str) -> Path:
         tmpdir = self._meta / "tmp"
         tmpdir.mkdir(parents=True, exist_ok=True)
-        tmp = tmpdir / (uuid.uuid4().hex + dest.suffix)
+        tmp = tmpdir / (uuid.uuid4().hex + suffix)
         with open(tmp, "wb") as fh:
             if isinstance(data, pa.Table):
                 pq.write_table(data, fh, compression="zstd")
@@ -202,9 +200,40 @@ class LocalStore:
                 fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        return tmp
+
+    def _write_atomic(self, dest: Path, data: bytes | pa.Table) -> None:
+        tmp = self._tmp_file(data, dest.suffix)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
+
+    def _commit_files(self, items: Sequence[tuple[str, bytes | pa.Table]], message: str, *,
+                      date: str | None = None) -> str:
+        """Stage fsynced temporary files straight into git's index, commit, then rename them into the tree.
+
+        The working tree therefore never holds a file that no commit has (a reader of the folder, e.g.
+        `load_dataset(path)`, sees the last commit or the one before it), and a kill before the commit
+        leaves only files under .git/kernel-evolve/tmp, which the next writer removes.
+        """
+        staged = [(rel, self._tmp_file(data, Path(rel).suffix)) for rel, data in items]
+        blobs = self._git("hash-object", "-w", "--", *[str(t) for _, t in staged]).split()
+        info = [a for (rel, _), b in zip(staged, blobs) for a in ("--cacheinfo", f"100644,{b},{rel}")]
+        self._git("update-index", "--add", *info)
+        env_date = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else {}
+        p = subprocess.run(
+            ["git", "-C", str(self.path), "commit", "-q", "--allow-empty", "-F", "-"],
+            input=message.encode(), capture_output=True, env={**os.environ, **_GIT_ENV, **env_date},
+        )
+        if p.returncode != 0:
+            raise ArchiveError(f"git commit failed in {self.path}: {p.stderr.decode(errors='replace').strip()}")
+        for rel, tmp in staged:
+            dest = self.path / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+        for parent in {(self.path / rel).parent for rel, _ in staged}:
+            _fsync_dir(parent)
+        return self.resolve(None)
 
     def append(self, rows: Sequence[Row] | pa.Table, message: str) -> str:
         """Add the new rows as one commit (one shard per split); return the commit id (HEAD if nothing was new)."""
@@ -229,48 +258,33 @@ class LocalStore:
                 keep.append(i)
         return table if len(keep) == table.num_rows else table.take(pa.array(keep, pa.int64()))
 
-    def _commit_table(self, table: pa.Table, message: str, *, date: str | None = None) -> str:
+    def _commit_table(self, table: pa.Table, message: str) -> str:
         levels = table.column("level")
         written: list[tuple[str, pa.Table, str]] = []
         name = shard_name()
         for level in sorted({v for v in levels.to_pylist()}, key=lambda v: (v is None, v)):
-            mask = pc.is_null(levels) if level is None else pc.equal(levels, level)
-            part = table.filter(mask)
+            part = table.filter(pc.is_null(levels) if level is None else pc.equal(levels, level))
             split = split_for_level(level)
-            rel = f"data/{split}/{name}"
-            self._write_atomic(self.path / rel, part)
-            written.append((rel, part, split))
+            written.append((f"data/{split}/{name}", part, split))
         summary = self.summary()
         for _, part, split in written:
             summary.merge(summarize(part, split))
-        self._write_atomic(self.path / "README.md", render_card(summary).encode())
-        head = self._commit([rel for rel, _, _ in written] + ["README.md"], message, date=date)
+        items: list[tuple[str, bytes | pa.Table]] = [(rel, part) for rel, part, _ in written]
+        head = self._commit_files(items + [("README.md", render_card(summary).encode())], message)
         for rel, part, split in written:
             self._index_add(rel, part, split)
         return head
 
-    def _commit(self, paths: list[str], message: str, *, date: str | None = None) -> str:
-        self._git("add", "--", *paths)
-        env_date = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else {}
-        p = subprocess.run(
-            ["git", "-C", str(self.path), "commit", "-q", "--allow-empty", "-F", "-"],
-            input=message.encode(), capture_output=True, env={**os.environ, **_GIT_ENV, **env_date},
-        )
-        if p.returncode != 0:
-            raise ArchiveError(f"git commit failed in {self.path}: {p.stderr.decode(errors='replace').strip()}")
-        return self.resolve(None)
-
     def commit_files(self, files: dict[str, bytes], message: str, *, date: str | None = None) -> str:
         """Commit given files verbatim (used by `pull` to replay a remote commit). Shards are never rewritten."""
-        if self.head() is None:
-            self.init()
+        if not self.exists():
+            self.init(initial_commit=False)
         with self._locked():
-            existing = set(self.files_at(None, "data"))
-            for rel, data in files.items():
-                if rel in existing:
-                    raise ArchiveError(f"refusing to rewrite the existing shard {rel}")
-                self._write_atomic(self.path / rel, data)
-            return self._commit(sorted(files), message, date=date)
+            existing = set(self.files_at(None, "data")) if self.head() else set()
+            clash = sorted(set(files) & existing)
+            if clash:
+                raise ArchiveError(f"refusing to rewrite the existing shard(s) {', '.join(clash)}")
+            return self._commit_files(sorted(files.items()), message, date=date)
 
     def tag(self, name: str, message: str = "", revision: str | None = None) -> None:
         self._require()
@@ -305,6 +319,12 @@ class LocalStore:
             kind = "tag" if ref.startswith("refs/tags/") else "branch"
             refs.append(RefInfo(name=ref.split("/", 2)[2], kind=kind, commit_id=peeled or obj))
         return refs
+
+    def commits_oldest_first(self) -> list[str]:
+        return self._git("rev-list", "--reverse", "HEAD").split() if self.head() else []
+
+    def message(self, commit: str) -> str:
+        return self._git("log", "-1", "--format=%B", commit).strip()
 
     def tag_message(self, name: str) -> str:
         return self._git("for-each-ref", "--format=%(contents)", f"refs/tags/{name}").strip()

@@ -106,7 +106,10 @@ def to_sakana(table: pa.Table) -> pa.Table:
         out["CUDA_Code"].append(r["kernel_code"])
         out["PyTorch_Code_Module"].append(r["task_code"])
         out["PyTorch_Code_Functional"].append(r["functional_code"])
-        out["Error"].append(None if meta.get("Error_null") and not judged else (r["error"] or None))
+        if judged:
+            out["Error"].append(r["error"] or None)
+        else:
+            out["Error"].append(None if meta.get("Error_null") else r["error"])
         for k in ("NCU_Profile", "Torch_Profile", "Clang_Tidy"):
             out[k].append(meta.get(k))
         out["__index_level_0__"].append(meta.get("__index_level_0__", i))

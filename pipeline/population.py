@@ -88,7 +88,8 @@ class Population:
     extra_islands: dict[str, set[int]] = field(default_factory=dict)  # migrants: member id -> islands
 
     def add(self, member: Member) -> None:
-        if member.id in self.members:
+        """Add a judged kernel. Stage-1 members (functional task files, not kernels) are not kept."""
+        if member.id in self.members or member.stage == "functionalize":
             return
         self.members[member.id] = member
         for pid in member.parent_ids:

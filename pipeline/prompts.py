@@ -83,6 +83,11 @@ def summarize_verdict(verdict: Verdict) -> str:
         if t.speedup_compile is not None:
             line += f"; vs torch.compile {t.speedup_compile:.3g}x"
         parts.append(line + ".")
+        if t.custom_kernel_fraction is not None:
+            parts.append(f"{t.custom_kernel_fraction:.0%} of device time was in your own kernels.")
+    flagged = [c for c in verdict.checks if c.outcome == "flag"]
+    if flagged:
+        parts.append("Flagged:\n" + "\n".join(f"- {c.name}: {c.reason}" for c in flagged[:8]))
     if verdict.flags:
         parts.append("Flags: " + "; ".join(verdict.flags[:8]) + ".")
     return "\n".join(parts)

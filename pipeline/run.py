@@ -30,7 +30,7 @@ from pipeline.population import Member, Population
 from pipeline.progress import Progress
 from pipeline.proposal import Completion, Proposal, new_id
 from pipeline.stages import Context, Stop, functionalize, optimize_generation, seed, translate
-from pipeline.starter import find_seed
+from pipeline.starter import find_seeds
 from pipeline.strategy import make_strategy
 
 
@@ -40,6 +40,7 @@ class RunConfig:
     operator: str = "tune"
     base_url: str | None = None
     strategy: str = "islands"
+    modes: dict[str, float] | None = None   # optimize-stage mode weights; default by operator
     generations: int = 5
     population: int = 4              # proposals per generation per task
     islands: int = 2
@@ -103,7 +104,18 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
+def _repair_tail(path: Path) -> None:
+    """Cut a last line that kill -9 left without its newline, so the next append starts clean."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    _repair_tail(path)
     if not path.is_file():
         return []
     out = []
@@ -121,15 +133,22 @@ class Run:
     def __init__(self, config: RunConfig, run_dir: str | Path, *, operator: Any = None, executor: Any = None,
                  store: Any = None, check_functional: Any = None, console: Any = None):
         self.config, self.dir = config, Path(run_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "tasks").mkdir(exist_ok=True)
-        if not (self.dir / "config.yaml").is_file():
-            config.save(self.dir)
-        self.backend = resolve_backend(config.backend)
+        self.backend = resolve_backend(config.backend)      # validate before anything is written
+        if config.strategy not in ("islands", "best_of_n"):
+            raise ValueError(f"unknown strategy {config.strategy!r}: use islands or best_of_n")
+        if not config.tasks:
+            raise ValueError("a run needs at least one task")
+        self.tasks: dict[str, TaskRef] = {}
+        self.specs: dict[str, str] = {}
+        for spec in config.tasks:                           # TaskError names a bad task before anything runs
+            t = load_task(spec)
+            self.tasks[t.task_id], self.specs[spec] = t, t.task_id
+        self.functional: dict[str, str] = {}
         if operator is None:
             from pipeline.operators import make_operator
             operator = make_operator(config.operator, base_url=config.base_url, temperature=config.temperature,
                                      max_tokens=config.max_new_tokens)
+        self._owned_executor = executor is None
         if executor is None:
             from harness.executor import LocalExecutor
             executor = LocalExecutor(max_workers=config.workers)
@@ -140,13 +159,15 @@ class Run:
             from hub.store import open_store
             store = open_store(config.archive)
         self.operator, self.executor, self.store, self.console = operator, executor, store, console
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "tasks").mkdir(exist_ok=True)
+        if not (self.dir / "config.yaml").is_file():
+            config.save(self.dir)
         self.check_functional = check_functional
         self.population = Population(n_islands=max(1, config.islands))
         self.progress = Progress()
         self.archived: set[str] = set()
         self.commits: list[str] = []
-        self.tasks: dict[str, TaskRef] = {}
-        self.functional: dict[str, str] = {}
         self._replay()
 
     # ---- persistence -------------------------------------------------------------------------
@@ -155,7 +176,10 @@ class Run:
             m = Member.from_dict(d)
             self.population.add(m)
             self.progress.member(m.task_id, m.status, m.speedup, m.id, m.stage)
+        for f in sorted((self.dir / "tasks").glob("*.py")):
+            self.functional[f.stem.replace("__", "/")] = f.read_text()
         p = self.dir / "archived.txt"
+        _repair_tail(p)
         self.archived = set(p.read_text().split()) if p.is_file() else set()
         self.events = _read_jsonl(self.dir / "events.jsonl")
         for e in self.events:
@@ -223,7 +247,13 @@ class Run:
                                          generation=m.generation, operator=self.config.operator,
                                          model=m.model, run_id=self.config.run_id))
         n_ok = sum(m.verified for m in todo)
-        commit = self.store.append(rows, f"run {self.config.run_id}: {n_ok} verified, {len(todo) - n_ok} failed")
+        try:
+            commit = self.store.append(rows, f"run {self.config.run_id}: {n_ok} verified, {len(todo) - n_ok} failed")
+        except Exception as e:   # the archive is down: keep the kernels pending (members.jsonl has them) and retry
+            self.archive_error = f"archive append failed ({type(e).__name__}: {str(e)[:200]}); `resume` retries it"
+            self.event("archive_error", error=self.archive_error, pending=len(todo))
+            return
+        self.archive_error = ""
         with open(self.dir / "archived.txt", "a") as f:
             f.write("".join(m.id + "\n" for m in todo))
             f.flush()
@@ -245,8 +275,6 @@ class Run:
 
     # ---- the loop ----------------------------------------------------------------------------
     def task(self, task_id: str) -> TaskRef:
-        if task_id not in self.tasks:
-            self.tasks[task_id] = load_task(task_id)
         return self.tasks[task_id]
 
     def _done(self, kind: str, task_id: str) -> list[dict[str, Any]]:
@@ -268,9 +296,8 @@ class Run:
         return parse_task_source(code, task_id=task.task_id, path=str(saved))
 
     def _run_task(self, ctx: Context, spec: str) -> str:
-        task = self.task(spec)
-        self.tasks[task.task_id] = task
-        tid = task.task_id
+        tid = self.specs[spec]
+        task = self.tasks[tid]
         if self._done("task_done", tid):
             return "done earlier"
         self.progress.stage(tid, "functionalize")
@@ -280,24 +307,28 @@ class Run:
             return "functionalize failed"
         if not self.population.verified(tid):
             is_llm = getattr(self.operator, "name", "") != "tune"
-            found = find_seed(ftask, backend=self.backend, store=self.store) if self.config.use_seed else None
+            found = find_seeds(ftask, backend=self.backend, store=self.store) if self.config.use_seed else []
             self.progress.stage(tid, "translate" if is_llm else "seed")
-            first = translate(ctx, ftask, self.population) if is_llm else None
-            if first is None and found is not None:
-                self.event("seed", task=tid, origin=found.origin)
-                first = seed(ctx, ftask, self.population, found)
+            stones = stepping_stones(self.store, ftask, backend=self.backend, k=self.config.inspirations) \
+                if is_llm else ()
+            first = translate(ctx, ftask, self.population, stones) if is_llm else None
+            for candidate_seed in found:
+                if first is not None:
+                    break
+                self.event("seed", task=tid, origin=candidate_seed.origin)
+                first = seed(ctx, ftask, self.population, candidate_seed)
             if first is None:
                 self.progress.stage(tid, "failed: no verified kernel")
                 self.event("task_done", task=tid, result="no verified kernel")
                 return "no verified kernel"
-        modes = {"tune": 1.0} if getattr(self.operator, "name", "") == "tune" else \
-            {"rewrite": 1.0, "diff": 1.0, "crossover": 0.5}
+        modes = dict(self.config.modes or {}) or ({"tune": 1.0} if getattr(self.operator, "name", "") == "tune"
+                                                  else {"rewrite": 1.0, "diff": 1.0, "crossover": 0.5})
         done_gens = [e["generation"] for e in self._done("generation", tid)]
         strategy = make_strategy(self.config.strategy, task=ftask, backend=self.backend,
                                  per_generation=self.config.population, modes=modes,
                                  functional_source=self.functional.get(tid) if not task.functional else None,
-                                 inspirations=stepping_stones(self.store, ftask, backend=self.backend,
-                                                              k=self.config.inspirations) if "tune" not in modes else (),
+                                 inspirations=() if "tune" in modes else
+                                 stepping_stones(self.store, ftask, backend=self.backend, k=self.config.inspirations),
                                  seed=self.config.random_seed, generation=max(done_gens, default=0))
         while strategy.generation < self.config.generations:
             self.progress.stage(tid, "optimize", strategy.generation + 1)
@@ -330,6 +361,10 @@ class Run:
             reason = str(e)
         finally:
             self._flush_archive(force=True)
+            if self._owned_executor and hasattr(self.executor, "shutdown"):
+                self.executor.shutdown()
+            if getattr(self, "archive_error", ""):
+                reason += f"; {self.archive_error}"
             self.progress.note = f"stop: {reason}"
             self.progress.finish(self.dir, self.console)
         self.event("stop", reason=reason)

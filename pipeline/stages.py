@@ -17,7 +17,7 @@ from harness.task import TaskError, parse_task_source
 from harness.types import Candidate, Check, Env, TaskRef, Verdict, sha256_text
 from pipeline.extract import ExtractError, apply_diff, extract_code
 from pipeline.population import Member, Population, source_hash
-from pipeline.prompts import build_messages, summarize_verdict
+from pipeline.prompts import Shot, build_messages, summarize_verdict
 from pipeline.proposal import Completion, Proposal
 from pipeline.starter import Seed
 from pipeline.strategy import SearchStrategy
@@ -98,6 +98,7 @@ def judge_many(ctx: Context, population: Population, items: list[tuple[Proposal,
             source = code_of(p, c)
         except ExtractError as e:
             m = member_of(p, c, "", failure_verdict(p.task, c.text, str(e), ctx.backend))
+            population.add(m)
             ctx.record(p, c, m, "")
             done.append((p, m))
             continue
@@ -160,11 +161,19 @@ def functionalize(ctx: Context, task: TaskRef, population: Population) -> tuple[
     return None
 
 
-def translate(ctx: Context, task: TaskRef, population: Population) -> Member | None:
-    """Stage 2: a first verified format-A kernel from the operator, with up to `repairs` repairs."""
+def translate(ctx: Context, task: TaskRef, population: Population,
+              inspirations: tuple[Shot, ...] = ()) -> Member | None:
+    """Stage 2: a first verified format-A kernel from the operator, with up to `repairs` repairs.
+
+    A resumed run continues from its last recorded attempt (and that attempt's feedback).
+    """
     previous, feedback = "", ""
-    for attempt in range(ctx.repairs + 1):
-        msgs = build_messages("translate", task, backend=ctx.backend, previous=previous, feedback=feedback)
+    prior = [m for m in population.of_task(task.task_id) if m.stage == "translate"]
+    if prior:
+        previous, feedback = prior[-1].source, summarize_verdict(Verdict.from_json(prior[-1].verdict_json))
+    for attempt in range(len(prior), ctx.repairs + 1):
+        msgs = build_messages("translate", task, backend=ctx.backend, previous=previous, feedback=feedback,
+                              inspirations=inspirations)
         p = Proposal(task=task, mode="translate" if attempt == 0 else "repair", messages=tuple(msgs),
                      stage="translate", attempt=attempt)
         c = call(ctx, p)

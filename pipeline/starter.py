@@ -23,13 +23,14 @@ class Seed:
     origin: str          # "archive:<task_id>" or "known-good:<path>"
 
 
-def find_seed(task: TaskRef, *, backend: str, store: Any = None) -> Seed | None:
-    """The best available starting kernel for `task`, or None."""
+def find_seeds(task: TaskRef, *, backend: str, store: Any = None) -> list[Seed]:
+    """Starting kernels for `task`, best first: the archive's fastest of the task (or op), then the known-good one."""
+    out: list[Seed] = []
     if store is not None:
         best = best_for_task(verified_kernels(store, backend=backend), task)
         if best is not None:
-            return Seed(best.kernel_code, f"archive:{best.task_id}")
+            out.append(Seed(best.kernel_code, f"archive:{best.task_id}"))
     path = known_good_kernel(task, backend)
-    if path is not None:
-        return Seed(path.read_text(), f"known-good:{path.name}")
-    return None
+    if path is not None and not any(s.source == path.read_text() for s in out):
+        out.append(Seed(path.read_text(), f"known-good:{path.name}"))
+    return out

@@ -29,7 +29,8 @@ GITATTRIBUTES = "*.parquet filter=lfs diff=lfs merge=lfs -text\n*.arrow filter=l
                 "*.bin filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
 LFS_THRESHOLD = 10 * 1024 * 1024
 _ENV = {"GIT_AUTHOR_NAME": "hub", "GIT_AUTHOR_EMAIL": "hub@localhost", "GIT_COMMITTER_NAME": "hub",
-        "GIT_COMMITTER_EMAIL": "hub@localhost", "LC_ALL": "C"}
+        "GIT_COMMITTER_EMAIL": "hub@localhost", "LC_ALL": "C", "TZ": "UTC"}
+_DATE = "--date=format-local:%Y-%m-%dT%H:%M:%S.000Z"  # the Hub's date format
 _REPO = r"(?P<kind>datasets|models|spaces)/(?P<repo>[\w.-]+/[\w.-]+)"
 
 
@@ -156,7 +157,10 @@ class StandinHub:
                         raise HubError(422, f"LFS object {v['oid']} for {v['path']} was never uploaded")
                     data = f"version https://git-lfs.github.com/spec/v1\noid sha256:{v['oid']}\nsize {obj.stat().st_size}\n".encode()
                 elif key in ("deletedFile", "deletedFolder"):
-                    self.git(d, "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", v["path"].rstrip("/"), env=env)
+                    gone = self.git(d, "ls-tree", "-r", "--name-only", head, "--", v["path"].rstrip("/")).split()
+                    if not gone:
+                        raise HubError(404, f"A file with this name doesn't exist: {v['path']}", "EntryNotFound")
+                    self.git(d, "update-index", "--force-remove", "--", *gone, env={**env, "GIT_WORK_TREE": tmp})
                     continue
                 else:
                     raise HubError(400, f"unknown commit operation {key!r}")
@@ -191,7 +195,7 @@ def _handler(hub: StandinHub):
                     out += chunk
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-        def _send(self, status: int, body: bytes | dict | list = b"", headers: dict | None = None, head=False):
+        def _send(self, status: int, body: bytes | dict | list = b"", headers: dict | None = None):
             data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
             self.send_response(status)
             hdrs = {"Content-Type": "application/json" if isinstance(body, (dict, list)) else "application/octet-stream",
@@ -199,7 +203,7 @@ def _handler(hub: StandinHub):
             for k, v in hdrs.items():
                 self.send_header(k, v)
             self.end_headers()
-            if not head:
+            if not getattr(self, "_head", False):
                 self.wfile.write(data)
 
         def _user(self) -> str | None:
@@ -214,28 +218,22 @@ def _handler(hub: StandinHub):
         def _dispatch(self, method: str) -> None:
             url = urlsplit(self.path)
             hub.requests.append((method, url.path))
-            query = parse_qs(url.query)
+            self._head = method == "HEAD"  # HEAD is GET without a body
+            want = "get" if self._head else method.lower()
             try:
                 for pattern, fn in ROUTES:
                     m = re.fullmatch(pattern, url.path)
-                    if m and fn.__name__.split("_")[0] == method.lower():
-                        return fn(self, m.groupdict(), query)
+                    if m and fn.__name__.split("_")[0] == want:
+                        return fn(self, m.groupdict(), parse_qs(url.query))
                 raise HubError(404, f"stand-in Hub has no route {method} {url.path}")
             except HubError as e:
                 hdr = {"X-Error-Message": e.message, **({"X-Error-Code": e.code} if e.code else {})}
-                self._send(e.status, {"error": e.message}, hdr, head=method == "HEAD")
+                self._send(e.status, {"error": e.message}, hdr)
 
-        def do_GET(self):
-            self._dispatch("GET")
-
-        def do_HEAD(self):
-            self._dispatch("HEAD")
-
-        def do_POST(self):
-            self._dispatch("POST")
-
-        def do_PUT(self):
-            self._dispatch("PUT")
+        def do_GET(self): self._dispatch("GET")  # noqa: E704
+        def do_HEAD(self): self._dispatch("HEAD")  # noqa: E704
+        def do_POST(self): self._dispatch("POST")  # noqa: E704
+        def do_PUT(self): self._dispatch("PUT")  # noqa: E704
 
         # ---- routes -------------------------------------------------------------------------
         def post_create(self, g, q):
@@ -249,6 +247,7 @@ def _handler(hub: StandinHub):
             url = f"{hub.endpoint}/{'' if kind == 'models' else kind + '/'}{repo}"
             if d.exists():
                 return self._send(409, {"error": "You already created this dataset repo", "url": url})
+            d.mkdir(parents=True)
             hub.git(d, "init", "-q", "--bare", "-b", "main")
             private = p.get("private") or p.get("visibility") == "private"
             (d / "hub.json").write_text(json.dumps({"owner": user, "private": bool(private)}))
@@ -354,7 +353,7 @@ def _handler(hub: StandinHub):
         def get_info(self, g, q):
             d = hub.open_repo(g["kind"], g["repo"], self._user())
             commit = hub.resolve(d, g.get("rev") or "main")
-            date = hub.git(d, "log", "-1", "--format=%cI", commit).strip()
+            date = hub.git(d, "log", "-1", _DATE, "--format=%cd", commit).strip()
             files = [e for e in hub.entries(d, commit) if e["type"] == "file"]
             self._send(200, {
                 "_id": g["repo"], "id": g["repo"], "author": g["repo"].split("/")[0], "sha": commit,
@@ -388,14 +387,14 @@ def _handler(hub: StandinHub):
             d = hub.open_repo(g["kind"], g["repo"], self._user())
             commit = hub.resolve(d, g["rev"])
             out = []
-            for rec in hub.git(d, "log", "--format=%H%x1f%cI%x1f%an%x1f%s%x1f%b%x1e", commit).split("\x1e"):
+            for rec in hub.git(d, "log", _DATE, "--format=%H%x1f%cd%x1f%an%x1f%s%x1f%b%x1e", commit).split("\x1e"):
                 if rec.strip():
                     sha, date, author, title, body = rec.strip("\n").split("\x1f")
                     out.append({"id": sha, "date": date, "authors": [{"user": author}], "title": title,
                                 "message": body.strip()})
             self._send(200, out)
 
-        def get_resolve(self, g, q, head=False):
+        def get_resolve(self, g, q):
             d = hub.open_repo(g["kind"] or "models", g["repo"], self._user())
             commit = hub.resolve(d, g["rev"])
             data, e = hub.content(d, commit, unquote(g["path"]))
@@ -407,11 +406,8 @@ def _handler(hub: StandinHub):
             if m:
                 start, end = int(m.group(1)), int(m.group(2) or len(data) - 1)
                 hdr["Content-Range"] = f"bytes {start}-{min(end, len(data) - 1)}/{len(data)}"
-                return self._send(206, data[start:end + 1], hdr, head=head)
-            self._send(200, data, hdr, head=head)
-
-        def head_resolve(self, g, q):
-            self.get_resolve(g, q, head=True)
+                return self._send(206, data[start:end + 1], hdr)
+            self._send(200, data, hdr)
 
     ROUTES = [
         (r"/api/repos/create", Handler.post_create),
@@ -426,8 +422,6 @@ def _handler(hub: StandinHub):
         (rf"/api/{_REPO}/commits/(?P<rev>[^/]+)", Handler.get_commits),
         (r"/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[\w.-]+/[\w.-]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)",
          Handler.get_resolve),
-        (r"/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[\w.-]+/[\w.-]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)",
-         Handler.head_resolve),
         (r"/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[\w.-]+/[\w.-]+)\.git/info/lfs/objects/batch", Handler.post_batch),
         (r"/lfs-upload/(?P<oid>[0-9a-f]{64})", Handler.put_lfs),
         (r"/lfs-verify", Handler.post_verify),

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from _pipeline_fakes import speed_from_source, verdict
+from _pipeline_fakes import verdict
 from harness.task import load_task
 from harness.types import Candidate
 from pipeline.operators.tune import TuneOperator, neighbours, tunables
@@ -111,3 +111,27 @@ def test_tune_operator_sweeps_untried_neighbours_then_is_exhausted():
     assert done.error.startswith("exhausted") and not done.llm_call
     assert op.propose(Proposal(task=TASK, mode="rewrite", base_source=K)).error
     assert p.mode == "tune"
+
+
+def test_innovation_retrieves_related_verified_kernels_and_seeds_prefer_the_archive():
+    from _pipeline_fakes import FakeStore
+    from pipeline.innovation import stepping_stones
+    from pipeline.starter import find_seeds
+
+    def row(tid, op, code, status="verified", speed=1.0, backend="cpu"):
+        return {"task_id": tid, "op_name": op, "kernel_code": code, "status": status, "speedup_eager": speed,
+                "backend": backend, "task_code": "", "kernel_sha256": code, "device": "d"}
+    store = FakeStore([row("level1/gelu", "gelu", "// mine 1", speed=1.5), row("level1/gelu", "gelu", "// mine 2", speed=3.0),
+                       row("level2/layernorm_gelu", "layernorm_gelu", "// related", speed=2.0),
+                       row("level1/matmul", "matmul", "// unrelated"), row("level1/tanh", "tanh", "// bad", "incorrect"),
+                       row("level1/relu", "relu", "// cuda only", backend="cuda")])
+    stones = stepping_stones(store, TASK, backend="cpu", k=2)
+    assert [s.code for s in stones] == ["// related", "// unrelated"]          # own task and failures excluded
+    seeds = find_seeds(TASK, backend="cpu", store=store)
+    assert [s.origin for s in seeds] == ["archive:level1/gelu", "known-good:gelu.cpp"] and seeds[0].source == "// mine 2"
+    assert [s.origin for s in find_seeds(TASK, backend="cpu", store=FakeStore())] == ["known-good:gelu.cpp"]
+
+    class Broken:
+        def read(self, *a, **k):
+            raise OSError("unreadable")
+    assert stepping_stones(Broken(), TASK, backend="cpu") == ()
