@@ -1,0 +1,113 @@
+"""One GPU session's work: build, check and time the shipped CUDA kernels and the CUDA refusals.
+
+Usage (on a CUDA machine, from the repo root):
+    python3 scripts/gpu_session.py known-good [--size default] [--out DIR]
+    python3 scripts/gpu_session.py refusals [--out DIR]
+Prints a short table last and writes the full verdicts as JSON under --out.
+Needs only torch + ninja (the harness's own dependencies).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness.build import build  # noqa: E402
+from harness.candidate import load_candidate  # noqa: E402
+from harness.task import builtin_tasks, known_good_kernel, load_task  # noqa: E402
+from harness.verify import verify  # noqa: E402
+
+REFUSALS = {  # kernel -> (task, expected status)
+    "empty.cu": ("level1/relu", "incorrect"), "half_written.cu": ("level1/relu", "incorrect"),
+    "mutates_input.cu": ("level1/relu", "incorrect"), "sleeps.cu": ("level1/relu", "timeout"),
+    "illegal_access.cu": ("level1/relu", "runtime_error"), "exits.cu": ("level1/relu", "runtime_error"),
+    "forges_stdout.cu": ("level1/relu", "incorrect|runtime_error"),
+    "stale_after_first.cu": ("level1/relu", "incorrect"), "side_stream.cu": ("level1/relu", "incorrect|rejected"),
+    "half_precision.cu": ("level1/gelu", "incorrect"), "library_call.cu": ("level1/relu", "rejected"),
+}
+
+
+def prebuild(sources: list[str]) -> dict[str, float]:
+    """Cold builds, in parallel (as the pipeline does); returns seconds per source."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        res = list(pool.map(lambda s: build(s, backend="cuda"), sources))
+    return {s: r.seconds for s, r in zip(sources, res)}
+
+
+def known_good(args: argparse.Namespace) -> list[dict]:
+    items = [(t, known_good_kernel(load_task(t), "cuda")) for t in builtin_tasks()]
+    items = [(t, p) for t, p in items if p is not None]
+    cold = prebuild([p.read_text() for _, p in items])
+    rows = []
+    for t, p in items:
+        c = load_candidate(p, load_task(t))
+        t0 = time.monotonic()
+        v = verify(c, backend="cuda", seeds=args.seeds, size=args.size, timeout_s=600)
+        wall = time.monotonic() - t0
+        tm = v.timing
+        rows.append({"task": t, "status": v.status, "error": v.error[:300], "cold_build_s": cold[c.source],
+                     "verify_warm_s": wall, "seconds": v.seconds,
+                     "kernel_ms": tm.kernel.median_ms if tm else None, "kernel_iqr": tm.kernel.iqr_ms if tm else None,
+                     "eager_ms": tm.eager.median_ms if tm and tm.eager else None,
+                     "eager_iqr": tm.eager.iqr_ms if tm and tm.eager else None,
+                     "compile_ms": tm.compiled.median_ms if tm and tm.compiled else None,
+                     "compile_iqr": tm.compiled.iqr_ms if tm and tm.compiled else None,
+                     "speedup_eager": tm.speedup_eager if tm else None,
+                     "speedup_compile": tm.speedup_compile if tm else None,
+                     "custom_fraction": tm.custom_kernel_fraction if tm else None,
+                     "flags": list(v.flags), "verdict": json.loads(v.to_json())})
+        print(f"{t:28s} {v.status:10s} {wall:6.1f}s {v.error[:100]}", flush=True)
+    return rows
+
+
+def refusals(args: argparse.Namespace) -> list[dict]:
+    kdir = ROOT / "tests" / "kernels" / "cuda"
+    prebuild([(kdir / k).read_text() for k in REFUSALS])
+    rows = []
+    for k, (t, expected) in REFUSALS.items():
+        c = load_candidate(kdir / k, load_task(t))
+        t0 = time.monotonic()
+        v = verify(c, backend="cuda", seeds=2, size="small", timeout_s=30, static_checks=False)
+        ok = v.status in expected.split("|")
+        rows.append({"kernel": k, "task": t, "status": v.status, "expected": expected, "ok": ok,
+                     "error": v.error[:200], "flags": list(v.flags), "wall_s": time.monotonic() - t0,
+                     "failed": [c.name for c in v.checks if c.outcome == "fail"]})
+        print(f"{k:24s} {v.status:14s} expected {expected:24s} {'OK' if ok else 'MISMATCH'} {v.error[:90]}",
+              flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["known-good", "refusals"])
+    ap.add_argument("--size", default="default")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    args = ap.parse_args()
+    rows = known_good(args) if args.what == "known-good" else refusals(args)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / f"{args.what}.json").write_text(json.dumps(rows, indent=1, default=str))
+    print()
+    if args.what == "known-good":
+        print("| task | status | kernel ms (IQR) | eager ms (IQR) | compile ms (IQR) | vs eager | vs compile |"
+              " own-kernel share | cold build s | warm verify s |")
+        for r in rows:
+            f = (lambda x: f"{x:.3f}" if isinstance(x, float) else "-")
+            print(f"| {r['task']} | {r['status']} | {f(r['kernel_ms'])} ({f(r['kernel_iqr'])}) | {f(r['eager_ms'])} "
+                  f"({f(r['eager_iqr'])}) | {f(r['compile_ms'])} ({f(r['compile_iqr'])}) | {f(r['speedup_eager'])} | "
+                  f"{f(r['speedup_compile'])} | {f(r['custom_fraction'])} | {r['cold_build_s']:.1f} | "
+                  f"{r['verify_warm_s']:.1f} |")
+    else:
+        for r in rows:
+            print(f"| {r['kernel']} | {r['status']} | {r['expected']} | {'ok' if r['ok'] else 'MISMATCH'} |")
+
+
+if __name__ == "__main__":
+    main()
