@@ -1,0 +1,122 @@
+"""Fast harness tests that compile nothing: task and candidate parsing, the wire format, comparisons, timing."""
+from __future__ import annotations
+
+import io
+import json
+import struct
+
+import pytest
+import torch
+
+from harness import compare as cmp
+from harness import wire
+from harness.build import trim_compiler_output
+from harness.candidate import CandidateError, detect_format
+from harness.task import TaskError, builtin_tasks, load_task, parse_task_source
+from harness.timing import plausibility, stats
+from harness.types import Check, Env, Stats, Timing, Verdict
+
+
+def test_malformed_tasks_name_what_is_missing() -> None:
+    with pytest.raises(TaskError, match="get_inputs"):
+        parse_task_source("import torch\nclass Model: pass\ndef get_init_inputs(): return []\n")
+    with pytest.raises(TaskError, match="syntax error at line 1"):
+        parse_task_source("def (:\n")
+    with pytest.raises(TaskError, match="empty"):
+        parse_task_source("   ")
+    with pytest.raises(TaskError, match="no task"):
+        load_task("level9/not_a_task")
+
+
+def test_builtin_tasks_are_functional_with_metadata() -> None:
+    ids = builtin_tasks()
+    assert len(ids) >= 24
+    t = load_task("level1/relu")
+    assert t.functional and t.level == 1 and t.op_name == "relu" and len(t.sha256) == 64
+
+
+def test_detect_format() -> None:
+    assert detect_format('#include <torch/extension.h>\nPYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {}') == "A"
+    assert detect_format("import torch\nclass ModelNew(torch.nn.Module):\n    pass\n") == "B"
+    assert detect_format('extern "C" int ke_launch(const float* x) { return 0; }') == "K"
+    with pytest.raises(CandidateError, match="cannot tell"):
+        detect_format("Sure! Here is your kernel: it is very fast.")
+
+
+def test_wire_round_trip_and_garbage() -> None:
+    buf = io.BytesIO()
+    t = {"a": torch.randn(3, 4), "b": torch.arange(5), "c": torch.randn(2).to(torch.bfloat16)}
+    wire.send(buf, "case", {"id": "seed1"}, t)
+    buf.seek(0)
+    [(kind, meta, got)] = list(wire.receive(buf, max_bytes=1 << 20))
+    assert kind == "case" and meta == {"id": "seed1"}
+    assert all(torch.equal(got[k], t[k]) for k in t)
+    with pytest.raises(wire.WireError):
+        list(wire.receive(io.BytesIO(b"verified!\n" * 10), max_bytes=1 << 20))
+    header = json.dumps({"type": "case", "tensors": [{"name": "x", "dtype": "float32", "shape": [4],
+                                                      "nbytes": 1 << 30}]}).encode()
+    with pytest.raises(wire.WireError, match="more than"):
+        list(wire.receive(io.BytesIO(struct.pack("<Q", len(header)) + header), max_bytes=1 << 20))
+
+
+def test_compare_catches_nan_partial_writes_and_downgrades() -> None:
+    torch.manual_seed(0)
+    ref = torch.randn(1000, dtype=torch.float64)
+    eager = ref.float()
+    assert cmp.compare([eager.clone()], [eager], [ref]).ok
+    half = eager.clone()
+    half[500:] = float("nan")
+    assert "NaN" in cmp.compare([half], [eager], [ref]).reason
+    big = torch.randn(1_000_000, dtype=torch.float64)
+    one_off = big.float()
+    one_off[3] += 5e-4  # far too small to move the norm-wise error, but one element is wrong
+    r = cmp.compare([one_off], [big.float()], [big])
+    assert not r.ok and "flat index 3" in r.reason
+    downgraded = eager.half().float()
+    assert not cmp.compare([downgraded], [eager], [ref]).ok
+    assert "shape" in cmp.compare([eager[:10]], [eager], [ref]).reason
+
+
+def test_determinism_and_degenerate_reference() -> None:
+    a = [torch.randn(100)]
+    assert cmp.same_result(a, [a[0].clone()], 1e-4)[0]
+    assert not cmp.same_result(a, [a[0] + 1e-3], 1e-4)[0]
+    zeros = {"seed1": [torch.zeros(10, dtype=torch.float64)]}
+    assert "zero" in cmp.degenerate(zeros, ["seed1"])
+    const = {"seed1": [torch.full((10,), 3.0, dtype=torch.float64)]}
+    assert "constant" in cmp.degenerate(const, ["seed1"])
+    x = torch.randn(10, dtype=torch.float64)
+    same = {"seed1": [x], "seed2": [x.clone()]}
+    assert "every seed" in cmp.degenerate(same, ["seed1", "seed2"])
+    assert cmp.degenerate({"seed1": [x], "seed2": [x + 1]}, ["seed1", "seed2"]) == ""
+
+
+def test_plausibility_flags() -> None:
+    k = stats([0.1] * 50)
+    eager = stats([2.0] * 50)
+    p = plausibility(k, eager=eager, sol_ms=0.5, bytes_moved=1 << 30, wall_ms=None, eager_wall_ms=None,
+                     max_speedup=10)
+    assert "implausible" in p.flags and len(p.reasons) == 2
+    ok = plausibility(stats([1.0] * 50), eager=eager, sol_ms=0.5, bytes_moved=1 << 30, wall_ms=55.0,
+                      eager_wall_ms=105.0, max_speedup=10)
+    assert ok.flags == ()
+    escape = plausibility(stats([1.0] * 50), eager=eager, sol_ms=None, bytes_moved=0, wall_ms=50 * 10.0,
+                          eager_wall_ms=105.0, max_speedup=10)
+    assert escape.flags == ("timing_escape",)
+
+
+def test_trim_compiler_output_keeps_errors_only() -> None:
+    log = ("[1/2] c++ -MMD -c /tmp/x/kernel.cpp -o kernel.o\nFAILED: kernel.o\n"
+           "/tmp/x/kernel.cpp:3:5: error: 'foo' was not declared in this scope\n    3 |     foo();\n"
+           "      |     ^~~\nninja: build stopped: subcommand failed.\n")
+    out = trim_compiler_output(log, "/tmp/x")
+    assert out.startswith("kernel.cpp:3:5: error: 'foo' was not declared")
+    assert "ninja" not in out and "-MMD" not in out
+
+
+def test_verdict_round_trip() -> None:
+    s = Stats(1.0, 0.1, 0.9, 1.2, 100)
+    v = Verdict(status="verified", task_id="t", task_sha256="a", kernel_sha256="b", format="A",
+                checks=(Check("x", "pass", "ok"),), flags=("library_call",),
+                env=Env("cpu", "cpu", "2", ""), timing=Timing(s, s, None, 1.0, None, "m"), seconds={"run": 1.0})
+    assert Verdict.from_json(v.to_json()) == v
