@@ -50,7 +50,7 @@ def _local(archive: Optional[str]):
     from hub.local_store import LocalStore
 
     if archive and archive.startswith("hf://"):
-        raise ArchiveError("push and pull need a local --archive PATH; the Hub repo is the REPO_ID argument")
+        raise ArchiveError("this command needs a local --archive PATH (for push/pull the Hub repo is REPO_ID)")
     store = LocalStore(Path(archive).expanduser() if archive else default_archive_path())
     err.print(f"archive: {store.path}")
     return store

@@ -160,8 +160,8 @@ class LocalStore:
         head = self.head()
         tree = self._git("ls-tree", "-r", "--name-only", head, "--", "data").split() if head else []
         missing = [p for p in tree if p.endswith(".parquet") and p not in entries]
-        for p in missing:
-            table = pq.read_table(self.path / p, columns=_INDEX_COLUMNS + ["level"])
+        for p, blob in self.blobs(head, missing).items():  # from git, not the folder: it may lag behind HEAD
+            table = pq.read_table(pa.BufferReader(blob), columns=_INDEX_COLUMNS + ["level"])
             self._index_add(p, table, p.split("/")[1])
         return {p: self._index_cache[1][p] for p in tree if p in self._index_cache[1]}
 

@@ -84,13 +84,17 @@ class StandinHub:
             raise HubError(403, "You don't have the rights to write to this repo")
         return d
 
-    def resolve(self, d: Path, rev: str) -> str:
-        rev = unquote(rev)
-        p = subprocess.run(["git", "--git-dir", str(d), "rev-parse", "--verify", "-q", f"{rev}^{{commit}}"],
+    def rev_parse(self, d: Path, rev: str) -> str:
+        """The commit a branch/tag/commit names, or ""."""
+        p = subprocess.run(["git", "--git-dir", str(d), "rev-parse", "--verify", "-q", f"{unquote(rev)}^{{commit}}"],
                            capture_output=True, text=True)
-        if p.returncode or not p.stdout.strip():
-            raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
-        return p.stdout.strip()
+        return p.stdout.strip() if p.returncode == 0 else ""
+
+    def resolve(self, d: Path, rev: str) -> str:
+        commit = self.rev_parse(d, rev)
+        if not commit:
+            raise HubError(404, f"Invalid rev id: {unquote(rev)}", "RevisionNotFound")
+        return commit
 
     def entries(self, d: Path, commit: str, prefix: str = "", recursive: bool = True) -> list[dict]:
         """Tree entries as the Hub's tree/paths-info routes describe them (LFS pointers resolved)."""
@@ -140,7 +144,7 @@ class StandinHub:
         """Apply NDJSON operations on top of the branch head as one commit (CAS on the ref)."""
         with self.lock, tempfile.TemporaryDirectory() as tmp:
             ref = f"refs/heads/{branch}"
-            head = self.git(d, "rev-parse", "-q", "--verify", ref).strip() if self._has(d, ref) else ""
+            head = self.rev_parse(d, ref)
             parent = header.get("parentCommit")
             if parent and parent != head:
                 raise HubError(412, "A commit has happened since. Please refresh and try again.")
@@ -155,7 +159,8 @@ class StandinHub:
                     obj = self.root / "lfs" / v["oid"]
                     if not obj.exists():
                         raise HubError(422, f"LFS object {v['oid']} for {v['path']} was never uploaded")
-                    data = f"version https://git-lfs.github.com/spec/v1\noid sha256:{v['oid']}\nsize {obj.stat().st_size}\n".encode()
+                    size = obj.stat().st_size
+                    data = f"version https://git-lfs.github.com/spec/v1\noid sha256:{v['oid']}\nsize {size}\n".encode()
                 elif key in ("deletedFile", "deletedFolder"):
                     gone = self.git(d, "ls-tree", "-r", "--name-only", head, "--", v["path"].rstrip("/")).split()
                     if not gone:
@@ -171,10 +176,6 @@ class StandinHub:
             new = self.git(d, "commit-tree", tree, *(["-p", head] if head else []), input=msg.encode()).strip()
             self.git(d, "update-ref", ref, new, head or "0" * 40)
             return new
-
-    def _has(self, d: Path, ref: str) -> bool:
-        return subprocess.run(["git", "--git-dir", str(d), "rev-parse", "-q", "--verify", ref],
-                              capture_output=True).returncode == 0
 
 
 def _handler(hub: StandinHub):
@@ -325,7 +326,7 @@ def _handler(hub: StandinHub):
             lines = [json.loads(ln) for ln in self._body().splitlines() if ln.strip()]
             header = next((ln["value"] for ln in lines if ln["key"] == "header"), {})
             branch = unquote(g["rev"])
-            if not hub._has(d, f"refs/heads/{branch}"):
+            if not hub.rev_parse(d, f"refs/heads/{branch}"):
                 raise HubError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
             oid = hub.commit(d, branch, [ln for ln in lines if ln["key"] != "header"], header)
             self._send(200, {"success": True, "commitOid": oid, "hookOutput": "", "pullRequestUrl": None,
@@ -345,7 +346,7 @@ def _handler(hub: StandinHub):
             d = hub.open_repo(g["kind"], g["repo"], self._user(), write=True)
             p = json.loads(self._body())
             commit = hub.resolve(d, g["rev"])
-            if hub._has(d, f"refs/tags/{p['tag']}"):
+            if hub.rev_parse(d, f"refs/tags/{p['tag']}"):
                 raise HubError(409, f"Tag {p['tag']} already exists")
             hub.git(d, "tag", "-a", p["tag"], "-m", p.get("message") or p["tag"], commit)
             self._send(200, {"name": p["tag"], "ref": f"refs/tags/{p['tag']}", "targetCommit": commit})
