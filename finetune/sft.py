@@ -186,11 +186,21 @@ def train_sft(settings: SFTSettings, dataset: Any, *, callbacks: list | None = N
         eval_loss=float(eval_loss) if eval_loss is not None else None, losses=losses, resumed_from=resume,
         train_examples=kept, eval_examples=len(evald) if evald is not None else 0, operator_spec=spec,
     )
-    write_training_config(settings, result)
+    write_training_config(settings, result, examples=_summary(dataset))
     return result
 
 
-def write_training_config(settings: SFTSettings, result: SFTResult) -> Path:
+def _summary(dataset: Any) -> dict[str, Any]:
+    from finetune.examples import summary
+
+    try:
+        return summary(dataset)
+    except (KeyError, ValueError):   # a dataset not built by finetune.examples
+        return {}
+
+
+def write_training_config(settings: Any, result: Any, *, examples: dict[str, Any] | None = None,
+                          method: str | None = None) -> Path:
     """What the card needs: the settings and the outcome, next to the adapter."""
     import peft
     import transformers
@@ -198,9 +208,10 @@ def write_training_config(settings: SFTSettings, result: SFTResult) -> Path:
 
     p = Path(settings.output_dir) / TRAINING_CONFIG
     p.write_text(json.dumps({
-        "method": "sft-lora" if settings.lora else "sft-full",
+        "method": method or ("sft-lora" if settings.lora else "sft-full"),
         "settings": settings.to_json(),
         "result": dataclasses.asdict(result),
+        "examples": examples or {},
         "versions": {"trl": trl.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
     }, indent=2, default=str))
     return p

@@ -19,7 +19,7 @@ CHAT_TEMPLATE = (
 SPECIAL = ["<unk>", "<s>", "</s>", "<pad>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
 
 
-def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512):
+def build_tokenizer(corpus: Iterable[str], vocab_size: int = 2000):
     """A byte-level BPE tokenizer trained on `corpus`, with a chat template and pad/eos tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

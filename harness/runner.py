@@ -139,7 +139,10 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
                 os.chown(p, uid, uid)
         extra = dict(env or {})
         if backend == "cpu":
-            extra.setdefault("MALLOC_PERTURB_", "127")  # fresh heap memory is filled with 0x80 bytes, freed with 0x7f
+            # glibc fills every fresh allocation with 0x7f bytes (3.4e38 as float32, 1.4e306 as float64), and
+            # never hands out fresh zero pages from mmap: torch::empty gives garbage, never a plausible answer.
+            extra.setdefault("MALLOC_PERTURB_", "128")
+            extra.setdefault("MALLOC_MMAP_MAX_", "0")
         cfg = {
             "cmd": [sys.executable, "-s", "-B", str(WORKER), str(tmp / "job.json")],
             "env": clean_env(extra, home=str(tmp)), "cwd": str(tmp), "log": str(tmp / "worker.log"),

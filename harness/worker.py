@@ -124,7 +124,15 @@ def poison(specs, device):
     del junk
 
 
+def stop_perturbing_malloc():
+    """Correctness runs fill fresh heap memory (MALLOC_PERTURB_); timing runs should not pay for that."""
+    if os.environ.get("MALLOC_PERTURB_"):
+        import ctypes
+        ctypes.CDLL(None).mallopt(-6, 0)  # M_PERTURB
+
+
 def time_calls(fn, sets, job, device, snapshot_at=()):
+    stop_perturbing_malloc()
     t = job["timing"]
     warmup, repeats = int(t["warmup"]), int(t["repeats"])
     flush = torch.empty(int(t["flush_bytes"]) // 4, dtype=torch.float32, device=device)

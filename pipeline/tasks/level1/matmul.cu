@@ -5,11 +5,12 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <cuda_runtime.h>
 
-#define BM 64  // tunable: 32 64 128
-#define BN 64  // tunable: 32 64 128
+// Every combination of the listed values is valid: 64..1024 threads, at most 32 KB of shared memory.
+#define BM 64  // tunable: 64 128
+#define BN 64  // tunable: 64 128
 #define BK 16  // tunable: 8 16 32
-#define TM 4  // tunable: 2 4 8
-#define TN 4  // tunable: 2 4 8
+#define TM 4  // tunable: 4 8
+#define TN 4  // tunable: 4 8
 
 constexpr int THREADS = (BM / TM) * (BN / TN);
 static_assert(BM % TM == 0 && BN % TN == 0, "tile sizes must divide the block tile");
@@ -22,11 +23,12 @@ __global__ void __launch_bounds__(THREADS) matmul_tiled(const float* __restrict_
     const int tid = threadIdx.x;
     const int tx = tid % (BN / TN), ty = tid / (BN / TN);
     const int64_t row0 = (int64_t)blockIdx.y * BM, col0 = (int64_t)blockIdx.x * BN;
-    float acc[TM][TN];
+    float acc[TM][TN];    // this K slice, in float
+    double total[TM][TN];  // all slices so far, in double: keeps long K sums at float32 precision
 #pragma unroll
     for (int i = 0; i < TM; ++i)
 #pragma unroll
-        for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+        for (int j = 0; j < TN; ++j) total[i][j] = 0.0;
 
     for (int64_t k0 = 0; k0 < K; k0 += BK) {
         for (int e = tid; e < BM * BK; e += THREADS) {
@@ -41,6 +43,10 @@ __global__ void __launch_bounds__(THREADS) matmul_tiled(const float* __restrict_
         }
         __syncthreads();
 #pragma unroll
+        for (int i = 0; i < TM; ++i)
+#pragma unroll
+            for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+#pragma unroll
         for (int k = 0; k < BK; ++k) {
             float a[TM], b[TN];
 #pragma unroll
@@ -52,6 +58,10 @@ __global__ void __launch_bounds__(THREADS) matmul_tiled(const float* __restrict_
 #pragma unroll
                 for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
         }
+#pragma unroll
+        for (int i = 0; i < TM; ++i)
+#pragma unroll
+            for (int j = 0; j < TN; ++j) total[i][j] += (double)acc[i][j];
         __syncthreads();
     }
 #pragma unroll
@@ -61,7 +71,7 @@ __global__ void __launch_bounds__(THREADS) matmul_tiled(const float* __restrict_
 #pragma unroll
         for (int j = 0; j < TN; ++j) {
             const int64_t c = col0 + tx * TN + j;
-            if (c < N) C[r * N + c] = acc[i][j];
+            if (c < N) C[r * N + c] = (float)total[i][j];
         }
     }
 }

@@ -1,0 +1,127 @@
+"""The adversarial corpus through the real harness: every cheat gets the status and the failed check it must.
+
+Each candidate runs once with the static filter off (the dynamic checks alone must
+stop it: no exploit may depend on the static filter), and its full-harness status is
+that run's status unless the static filter rejects it first, which is exactly what
+`verify` does with the filter on. The manifest says what each one must get.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness.build import cache_root
+from harness.candidate import load_candidate
+from harness.runner import can_drop_privileges
+from harness.static import static_check
+from harness.task import load_task
+from harness.verify import verify
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+MANIFEST = tomllib.loads((HERE / "manifest.toml").read_text())["candidate"]
+
+
+def _entries(backend: str) -> list[dict]:
+    return [c for c in MANIFEST if backend in c["backends"]]
+
+
+def _task(spec: str):
+    return load_task(spec if spec.startswith("level") else HERE / spec)
+
+
+def _workers() -> set[int]:
+    found = set()
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            cmd = (p / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"harness/worker.py" in cmd and b"ke-run-" in cmd:
+            found.add(int(p.name))
+    return found
+
+
+def _markers() -> list[Path]:
+    places = [cache_root(), cache_root().parent, Path.home(), REPO]
+    return [p / "KE_ESCAPE_MARKER" for p in places if (p / "KE_ESCAPE_MARKER").exists()]
+
+
+def _unmet(requires: list[str]) -> str:
+    have = {"openmp": True, "multi_core": (os.cpu_count() or 1) >= 2, "netns": os.geteuid() == 0,
+            "privilege_drop": can_drop_privileges()}
+    missing = [r for r in requires if not have.get(r, False)]
+    return ", ".join(missing)
+
+
+def _matches(check_name: str, wanted: str) -> bool:
+    return check_name.startswith(wanted) if wanted.endswith(":") else check_name == wanted
+
+
+def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    task = _task(entry["task"])
+    cand = load_candidate(HERE / entry["file"], task, format=entry.get("format"))
+    canary = f"hf_canary_{uuid.uuid4().hex}"
+    monkeypatch.setenv("HF_TOKEN", canary)
+    before = _workers()
+    v = verify(cand, backend=backend, size="small", seeds=2, compile_baseline=False, timeout_s=30.0,
+               repeats=10, warmup=2, static_checks=False)
+    failing = [c for c in v.checks if c.outcome in ("fail", "flag")]
+    where = f"{entry['file']}: status {v.status}; error {v.error[:300]!r}; failed {[c.name for c in failing]}"
+
+    unmet = _unmet(entry.get("requires", []))
+    if not unmet:
+        assert v.status in entry["dynamic_status"], where
+        if v.status == "verified":
+            assert set(entry.get("expect_flags", [])) <= set(v.flags), where
+            if "min_kernel_ms" in entry and v.timing is not None:
+                assert v.timing.kernel.median_ms >= entry["min_kernel_ms"], where
+        elif entry.get("expect_checks"):
+            assert any(_matches(c.name, w) for c in failing for w in entry["expect_checks"]), where
+    # With the static filter on, verify rejects before anything runs, or else gives this very run's verdict.
+    rep = static_check(cand.source, format=cand.format, backend=backend)
+    full = "rejected" if rep.rejected else v.status
+    if not unmet:
+        assert full in entry["expect_status"], f"full harness: {full}; " + where
+    if entry.get("static_alone_stops"):
+        assert rep.rejected, f"{entry['file']}: the manifest says the static filter rejects it"
+
+    post = entry.get("postconditions", [])
+    if "no_survivors" in post:
+        assert not (_workers() - before), f"{entry['file']}: processes of the candidate survived"
+    if "canary_absent" in post:
+        assert canary not in v.to_json(), f"{entry['file']}: the parent's HF_TOKEN reached the verdict"
+    if "no_marker_files" in post and "privilege_drop" not in unmet:
+        assert not _markers(), f"{entry['file']}: wrote outside its sandbox: {_markers()}"
+    if unmet:
+        pytest.skip(f"dynamic expectation needs {unmet} on this machine; static part checked")
+
+
+@pytest.mark.parametrize("entry", _entries("cpu"), ids=lambda e: Path(e["file"]).name)
+def test_adversarial_cpu(entry: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_entry(entry, "cpu", monkeypatch)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("entry", _entries("cuda"), ids=lambda e: Path(e["file"]).name)
+def test_adversarial_cuda(entry: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_entry(entry, "cuda", monkeypatch)
+
+
+def test_manifest_covers_every_family() -> None:
+    families = {c["family"] for c in MANIFEST}
+    assert len(MANIFEST) >= 20
+    assert families >= {"stale_memory", "input_mutation", "output_aliasing", "result_caching", "timing_escape",
+                        "precision_downgrade", "library_calls", "degenerate_task", "implausible_speed",
+                        "determinism", "format_b", "forgery", "runner_environment"}
+    for c in MANIFEST:
+        assert (HERE / c["file"]).is_file(), c["file"]
+        assert "verified" not in c["expect_status"] or c.get("why"), c["file"]
+    json.dumps(MANIFEST)
