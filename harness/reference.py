@@ -65,6 +65,15 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
+def resolve_size(size: str, backend: str) -> str:
+    """"auto" is the task's full size on CUDA and its SMALL overrides on the CPU backend."""
+    if size == "auto":
+        return "default" if backend == "cuda" else "small"
+    if size not in ("default", "small"):
+        raise ValueError(f"unknown size {size!r}: use auto, default or small")
+    return size
+
+
 def timing_job(backend: str, *, repeats: int | None = None, warmup: int | None = None, compile_: bool) -> dict:
     if backend == "cuda":
         return {"warmup": warmup or 10, "repeats": repeats or 100, "flush_bytes": 256 << 20, "compile": compile_}

@@ -18,7 +18,7 @@ import torch
 from harness import compare as cmp
 from harness import static
 from harness.build import build
-from harness.reference import Reference, get_reference, resolve_backend, timing_job
+from harness.reference import Reference, get_reference, resolve_backend, resolve_size, timing_job
 from harness.runner import Limits, RunResult, run_job
 from harness.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
 from harness.types import Candidate, Check, Env, Timing, Verdict
@@ -65,7 +65,7 @@ def _env(ref: Reference | None, backend: str, arch: str = "") -> Env:
                cuda_version=(ref.cuda_version if ref else torch.version.cuda) or "", arch=arch)
 
 
-def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size: str = "default",
+def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size: str = "auto",
            timing: bool = True, compile_baseline: bool = True, timeout_s: float = 120.0,
            repeats: int | None = None, warmup: int | None = None, static_checks: bool = True) -> Verdict:
     """Judge one candidate. Never raises for anything the candidate or the task does.
@@ -74,6 +74,7 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
     stopped by the static filter only.
     """
     backend = resolve_backend(backend)
+    size = resolve_size(size, backend)
     j = _Judge()
     secs: dict[str, float] = {}
     t0 = time.monotonic()
@@ -257,10 +258,11 @@ def _judge_profile(j: _Judge, res: RunResult, backend: str) -> None:
 
 
 def check_functional(task, functional_source: str, *, backend: str = "auto", seeds: int = 3,
-                     size: str = "default", timeout_s: float = 300.0) -> Verdict:
+                     size: str = "auto", timeout_s: float = 300.0) -> Verdict:
     """Does a functional form (a whole task file with module_fn) equal the original module with the same weights?"""
     from harness.functional import check_functional as _check
-    return _check(task, functional_source, backend=resolve_backend(backend), seeds=seeds, size=size,
+    backend = resolve_backend(backend)
+    return _check(task, functional_source, backend=backend, seeds=seeds, size=resolve_size(size, backend),
                   timeout_s=timeout_s)
 
 

@@ -37,7 +37,7 @@ def verify(
     kernel: Path = typer.Argument(..., help="Candidate: a format-A .cu/.cpp file or a format-B ModelNew .py file."),
     backend: str = typer.Option("auto", help="auto | cpu | cuda"),
     seeds: int = typer.Option(3, min=1, help="Random input seeds to check."),
-    size: str = typer.Option("default", help="default | small (the task's SMALL overrides)."),
+    size: str = typer.Option("auto", help="auto (full on CUDA, SMALL on CPU) | default | small."),
     timing: bool = typer.Option(True, help="Time the kernel against eager and torch.compile."),
     compile_baseline: bool = typer.Option(True, help="Also time torch.compile (slow to start on CPU)."),
     timeout: float = typer.Option(120.0, help="Wall-clock limit for the candidate's process, in seconds."),

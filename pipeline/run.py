@@ -50,7 +50,7 @@ class RunConfig:
     archive_batch: int = 8
     repairs: int = 3
     seeds: int = 3
-    size: str = "default"
+    size: str = "auto"
     timing: bool = True
     compile_baseline: bool = True
     timeout_s: float = 120.0

@@ -45,7 +45,7 @@ def evolve(
     run_dir: Optional[Path] = typer.Option(None, help="run directory (default: ./runs/<time>-<id>)"),
     base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server for hf: operators (TGI, vLLM, Ollama)"),
     repairs: int = typer.Option(3, min=0, help="repairs per stage-1/2 failure"),
-    size: str = typer.Option("default", help="default | small (CPU-friendly task sizes)"),
+    size: str = typer.Option("auto", help="auto (full on CUDA, the task's SMALL on CPU) | default | small"),
     seeds: int = typer.Option(3, min=1),
     workers: int = typer.Option(2, min=1, help="parallel evaluations"),
     max_llm_calls: Optional[int] = typer.Option(None, min=0),
