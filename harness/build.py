@@ -122,8 +122,7 @@ def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | No
         try:
             src = tmp / ("kernel.cu" if backend == "cuda" else "kernel.cpp")
             src.write_text(source)
-            spec = {"name": name, "source": str(src), "dir": str(tmp), "backend": backend, **flags,
-                    "pch": os.environ.get("KE_NO_PCH") != "1", "lock": str(root / ".pch.lock")}
+            spec = {"name": name, "source": str(src), "dir": str(tmp), "backend": backend, **flags}
             env = dict(os.environ)
             if backend == "cuda" and arch:
                 env["TORCH_CUDA_ARCH_LIST"] = arch
@@ -189,30 +188,7 @@ def _child(spec: dict) -> None:
                   extra_include_paths=None, build_directory=spec["dir"], verbose=False,
                   with_cuda=spec["backend"] == "cuda", with_sycl=False, is_standalone=False)
     params = inspect.signature(fn).parameters
-    if spec["backend"] == "cpu" and spec.get("pch"):
-        _ensure_pch(spec["cflags"], spec["lock"])
     fn(**{k: v for k, v in kwargs.items() if k in params})
-
-
-def _ensure_pch(cflags: list[str], lock_path: str) -> None:
-    """torch's own precompiled torch/extension.h (what load_inline(use_pch=True) uses), built once, under a lock.
-
-    GCC picks the .gch up by itself for any later build with the same flags, which cuts a CPU
-    extension's compile from ~25 s to a few seconds. Failure to build it only costs time.
-    """
-    import fcntl
-
-    from torch.utils import cpp_extension
-
-    make = getattr(cpp_extension, "_check_and_build_extension_h_precompiler_headers", None)
-    if make is None:
-        return
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            make(cflags, None)
-        except (RuntimeError, OSError) as e:
-            print(f"note: precompiled header unavailable ({e})", file=sys.stderr)
 
 
 if __name__ == "__main__":

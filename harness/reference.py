@@ -51,6 +51,7 @@ class Reference:
     cuda_version: str = ""
     timing_method: str = ""
     max_speedup: float | None = None
+    warmup: int = 0
     degenerate: str = ""
     error: str = ""
 
@@ -149,8 +150,9 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
     bytes_moved = first.bytes
     sol = bytes_moved / (float(bw[0]["gbps"]) * 1e9) * 1000 if bw and bw[0].get("gbps") else None
     eager_wall = None
-    if "t_begin" in res.arrival and "t_end" in res.arrival:
-        eager_wall = (res.arrival["t_end"] - res.arrival["t_begin"]) * 1000
+    start, end = res.read_time("case", last=True), res.header_time("eager")
+    if start is not None and end is not None:
+        eager_wall = (end - start) * 1000  # warm-up and timed calls, as the parent saw them
     seed_ids = [f"seed{s}" for s in seed_list]
     return Reference(
         **base, cases=cases, weights_sha=str(hello[0].get("weights_sha", "")) if hello else "",
@@ -161,6 +163,6 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
         device_name=str(hello[0].get("device_name", backend)) if hello else backend,
         cuda_version=str(hello[0].get("cuda", "")) if hello else "",
         timing_method="cuda-events+l2-flush+device-sync" if backend == "cuda" else "perf_counter_ns+cache-flush",
-        max_speedup=_max_speedup(task),
+        max_speedup=_max_speedup(task), warmup=int(job["timing"]["warmup"]) if timing else 0,
         degenerate=degenerate({k: v.ref for k, v in cases.items()}, seed_ids),
     )

@@ -60,13 +60,24 @@ class RunResult:
     wall_s: float
     wire_error: str = ""
     isolation: str = ""
-    arrival: dict[str, float] = field(default_factory=dict)  # first arrival time of each message type (monotonic)
+    # per message, in order: (kind, time its header arrived, time it was fully read), monotonic seconds
+    times: list[tuple[str, float, float]] = field(default_factory=list)
 
     def first(self, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
         for k, meta, tensors in self.messages:
             if k == kind:
                 return meta, tensors
         return None
+
+    def kinds(self) -> list[str]:
+        return [k for k, _, _ in self.messages]
+
+    def header_time(self, kind: str) -> float | None:
+        return next((h for k, h, _ in self.times if k == kind), None)
+
+    def read_time(self, kind: str, *, last: bool = False) -> float | None:
+        found = [r for k, _, r in self.times if k == kind]
+        return (found[-1] if last else found[0]) if found else None
 
     def all(self, kind: str) -> list[tuple[dict[str, Any], dict[str, torch.Tensor]]]:
         return [(m, t) for k, m, t in self.messages if k == kind]
@@ -125,7 +136,7 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
     uid = _alloc_uid() if can_drop_privileges() else None
     read_fd, write_fd = os.pipe()
     messages: list = []
-    arrival: dict[str, float] = {}
+    times: list[tuple[str, float, float]] = []
     wire_error = [""]
     try:
         for name, text in (files or {}).items():
@@ -158,7 +169,7 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
         )
         os.close(write_fd)
         write_fd = -1
-        reader = threading.Thread(target=_read_all, args=(read_fd, limits, messages, arrival, wire_error), daemon=True)
+        reader = threading.Thread(target=_read_all, args=(read_fd, limits, messages, times, wire_error), daemon=True)
         reader.start()
         try:
             _, sandbox_err = proc.communicate(timeout=limits.timeout_s + 30)
@@ -174,7 +185,7 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
             log += "\n" + sandbox_err.decode("utf-8", "replace")[-2000:]
         return RunResult(exit_code=code, timed_out=code == 124, messages=messages, log_tail=log, wall_s=wall,
                          wire_error=wire_error[0], isolation="uid+namespaces" if uid is not None else "namespaces",
-                         arrival=arrival)
+                         times=times)
     finally:
         if write_fd >= 0:
             os.close(write_fd)
@@ -182,11 +193,13 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _read_all(fd: int, limits: Limits, messages: list, arrival: dict, err: list) -> None:
+def _read_all(fd: int, limits: Limits, messages: list, times: list, err: list) -> None:
+    headers: list[float] = []
     with os.fdopen(fd, "rb", buffering=1 << 20) as f:
         try:
-            for kind, meta, tensors in wire.receive(f, max_bytes=limits.max_output_mb << 20):
-                arrival.setdefault(kind, time.monotonic())
+            for kind, meta, tensors in wire.receive(f, max_bytes=limits.max_output_mb << 20,
+                                                    on_header=lambda _k: headers.append(time.monotonic())):
+                times.append((kind, headers[-1], time.monotonic()))
                 messages.append((kind, meta, tensors))
         except (wire.WireError, OSError, ValueError) as e:
             err[0] = str(e)[:500]

@@ -186,6 +186,7 @@ _THRUST_CALL = re.compile(r"\bthrust\s*::\s*(?:\w+\s*::\s*)*(\w+)\s*(?:<[^;{}()]
 _CUB_DEVICE = re.compile(r"\bcub\s*::\s*(Device\w+)\s*::\s*(\w+)\s*(?:<[^;{}()]*?>)?\s*\(")
 _FREE_CALL = re.compile(r"(?<![\w.>:])((?:std\s*)?::\s*)?\b(\w+)\s*\(")
 _FUNC_DEF = re.compile(r"\b(\w+)\s*\([^;{}]*\)\s*(?:const\s*)?(?:noexcept\s*)?(?:->\s*[\w:<>,\s*&]+)?\{")
+_LAMBDA_VAR = re.compile(r"\b(\w+)\s*=\s*\[[^\]]*\]\s*\(")
 _LAUNCH_BOUNDS = re.compile(r"__launch_bounds__\s*\((?:[^()]|\([^()]*\))*\)")
 _GLOBAL = re.compile(r"\b__global__\b")
 _LAUNCH = re.compile(r"<<<|\bcudaLaunch(?:Cooperative)?Kernel\w*\s*[(<]|\bcuLaunch(?:Cooperative)?Kernel\w*\s*\(")
@@ -214,7 +215,8 @@ class _Scan:
         self.code = self.s.code
         self.findings: list[Finding] = []
         self.library_calls: list[str] = []
-        self.defined = {m.group(1) for m in _FUNC_DEF.finditer(self.code)} - KEYWORDS
+        self.defined = ({m.group(1) for m in _FUNC_DEF.finditer(self.code)} - KEYWORDS) | {
+            m.group(1) for m in _LAMBDA_VAR.finditer(self.code)}
         self._nl = [i for i, c in enumerate(source) if c == "\n"]
 
     def line(self, offset: int) -> int:
@@ -323,9 +325,15 @@ def _top_level_decl(sc: _Scan, stmt: str, offset: int) -> None:
         sc.add("static_cache", f"namespace-scope variable '{ids[-1]}'", offset + lead)
 
 
+STD_LIBC = frozenset("""exit _Exit abort quick_exit at_quick_exit atexit system getenv remove rename signal raise
+fopen freopen""".split())
+
+
 def _free_calls(sc: _Scan, names: frozenset[str], rule: str) -> None:
     for m in _FREE_CALL.finditer(sc.code):
         name = m.group(2)
+        if (m.group(1) or "").startswith("std") and name not in STD_LIBC:
+            continue  # std::bind, std::accumulate-style names are not the C library's
         if name in names and name not in sc.defined:
             sc.add(rule, f"{(m.group(1) or '').replace(' ', '')}{name}()", m.start(2))
 

@@ -38,7 +38,8 @@ class Plausibility:
 
 
 def plausibility(kernel: Stats, *, eager: Stats | None, sol_ms: float | None, bytes_moved: int,
-                 wall_ms: float | None, eager_wall_ms: float | None, max_speedup: float) -> Plausibility:
+                 wall_ms: float | None, eager_wall_ms: float | None, max_speedup: float,
+                 warmup: int = 0, eager_warmup: int = 0) -> Plausibility:
     flags: list[str] = []
     reasons: list[str] = []
     if any(not math.isfinite(v) or v < 0 for v in (kernel.median_ms, kernel.min_ms)):
@@ -54,10 +55,10 @@ def plausibility(kernel: Stats, *, eager: Stats | None, sol_ms: float | None, by
             reasons.append(f"{ratio:.1f}x faster than eager, past the task's stated limit of {max_speedup:g}x")
     if wall_ms is not None and eager_wall_ms is not None and eager is not None and kernel.n:
         # honest per-call overhead outside the timed region (flush, sync, bookkeeping), from eager's loop
-        eager_over = max(0.0, eager_wall_ms / max(eager.n, 1) - eager.median_ms)
-        kern_over = wall_ms / kernel.n - kernel.median_ms
-        if kern_over > 3 * eager_over + max(0.5, 0.5 * eager.median_ms):
+        eager_over = max(0.0, eager_wall_ms / (eager.n + eager_warmup) - eager.median_ms)
+        kern_over = wall_ms / (kernel.n + warmup) - kernel.median_ms
+        if kern_over > 4 * eager_over + max(2.0, eager.median_ms):
             flags.append("timing_escape")
-            reasons.append(f"the parent saw {wall_ms / kernel.n:.4g} ms per timed call but the claimed median is "
+            reasons.append(f"the parent saw {wall_ms / (kernel.n + warmup):.4g} ms per timed call but the claimed median is "
                            f"{kernel.median_ms:.4g} ms: work escaped the timed region")
     return Plausibility(tuple(dict.fromkeys(flags)), tuple(reasons))

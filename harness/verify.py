@@ -139,14 +139,35 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
         if lock:
             lock.release()
     secs["run"] = time.monotonic() - t1
+    _judge_protocol(j, res, ref, timing)
     comp = _judge_run(j, res, ref, backend)
-    timing_ = _judge_timing(j, res, ref, candidate) if timing and j.status == "verified" else None
+    timing_ = _judge_timing(j, res, ref, job["timing"]["warmup"]) if timing and j.status == "verified" else None
     _judge_profile(j, res, backend)
     if ref.degenerate:
         j.fail("degenerate_task", f"the task's reference is unfit for judging: {ref.degenerate}", "rejected")
         j.flags.append("degenerate_task")
     j.checks.append(Check("isolation", "pass", res.isolation))
     return done(ref, timing_, comp)
+
+
+def _judge_protocol(j: _Judge, res: RunResult, ref: Reference, timing: bool) -> None:
+    """The worker speaks in a fixed order, each message once; anything else was written by someone else."""
+    expected = ["hello"] + ["case"] * len(ref.cases) + ["repeat"] + (["timing"] if timing else []) + ["profile", "done"]
+    got = res.kinds()
+    ended_early = "error" in got or res.timed_out or res.exit_code != 0 or bool(res.wire_error)
+    body = [k for k in got if k != "error"]
+    if got.count("error") > 1 or ("error" in got and got[-1] != "error"):
+        j.fail("channel", "messages after an error report: the channel carries forged messages", "runtime_error")
+        return
+    if body != expected[:len(body)] or (not ended_early and body != expected):
+        j.fail("channel", f"the runner's messages {body[:12]} are not the protocol's {expected[:12]}: "
+                          "duplicated, reordered or forged messages", "runtime_error")
+        return
+    ids = [m.get("id") for m, _ in res.all("case")]
+    if ids != list(ref.cases)[:len(ids)]:
+        j.fail("channel", "case results came back for inputs that were not asked for", "runtime_error")
+        return
+    j.ok("channel", "every message once, in protocol order")
 
 
 def _judge_run(j: _Judge, res: RunResult, ref: Reference, backend: str) -> tuple[float | None, float | None]:
@@ -202,7 +223,7 @@ def _judge_run(j: _Judge, res: RunResult, ref: Reference, backend: str) -> tuple
     return (worst_abs if got else None), (worst_rel if got else None)
 
 
-def _judge_timing(j: _Judge, res: RunResult, ref: Reference, candidate: Candidate) -> Timing | None:
+def _judge_timing(j: _Judge, res: RunResult, ref: Reference, warmup_n: int) -> Timing | None:
     msg = res.first("timing")
     if msg is None:
         j.fail("timing", "no timing came back", "runtime_error")
@@ -220,14 +241,18 @@ def _judge_timing(j: _Judge, res: RunResult, ref: Reference, candidate: Candidat
                                    "region or results were cached")
             break
     else:
-        j.ok("timed_outputs", f"{len(meta.get('snapshot_cases', []))} timed outputs checked")
+        if meta.get("snapshot_cases"):
+            j.ok("timed_outputs", f"{len(meta['snapshot_cases'])} timed outputs checked")
+        else:
+            j.fail("timed_outputs", "no output of a timed call came back to be checked")
     kernel = stats(meta.get("samples", []))
     wall = None
-    if "t_begin" in res.arrival and "t_end" in res.arrival:
-        wall = (res.arrival["t_end"] - res.arrival["t_begin"]) * 1000
+    start, end = res.read_time("repeat"), res.header_time("timing")
+    if start is not None and end is not None:
+        wall = (end - start) * 1000  # warm-up and timed calls, as this process saw them
     max_speedup = float(ref.max_speedup or DEFAULT_MAX_SPEEDUP)
     p = plausibility(kernel, eager=ref.eager, sol_ms=ref.sol_ms, bytes_moved=ref.bytes_moved, wall_ms=wall,
-                     eager_wall_ms=ref.eager_wall_ms, max_speedup=max_speedup)
+                     eager_wall_ms=ref.eager_wall_ms, max_speedup=max_speedup, warmup=warmup_n, eager_warmup=ref.warmup)
     for f, why in zip(p.flags, p.reasons):
         j.flag("plausibility", f, why)
         j.fail("plausibility", why, "rejected")

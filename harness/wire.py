@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 import torch
 
@@ -86,8 +86,12 @@ def _decode(spec: dict[str, Any], raw: bytes) -> torch.Tensor:
     return torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape)
 
 
-def receive(stream: BinaryIO, *, max_bytes: int) -> Iterator[tuple[str, dict[str, Any], dict[str, torch.Tensor]]]:
-    """Yield (kind, meta, tensors) until EOF. Raises WireError past `max_bytes` in total or on garbage."""
+def receive(stream: BinaryIO, *, max_bytes: int,
+            on_header: Callable[[str], None] | None = None) -> Iterator[tuple[str, dict[str, Any], dict[str, torch.Tensor]]]:
+    """Yield (kind, meta, tensors) until EOF. Raises WireError past `max_bytes` in total or on garbage.
+
+    `on_header(kind)` is called as soon as a message's header is read, before its tensor data.
+    """
     total = 0
     while True:
         try:
@@ -103,6 +107,8 @@ def receive(stream: BinaryIO, *, max_bytes: int) -> Iterator[tuple[str, dict[str
             raise WireError(f"truncated or invalid header: {e}") from None
         if not isinstance(header, dict) or not isinstance(header.get("type"), str):
             raise WireError("header is not a message")
+        if on_header is not None:
+            on_header(header["type"])
         tensors = {}
         for spec in header.get("tensors", []):
             nbytes = spec.get("nbytes") if isinstance(spec, dict) else None

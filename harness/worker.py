@@ -140,7 +140,6 @@ def time_calls(fn, sets, job, device, snapshot_at=()):
         fn(sets[i % len(sets)])
     sync(device)
     samples, snaps = [], []
-    send("t_begin")
     for i in range(repeats):
         s = sets[i % len(sets)]
         flush.fill_(float(i))
@@ -159,7 +158,6 @@ def time_calls(fn, sets, job, device, snapshot_at=()):
             samples.append((time.perf_counter_ns() - t0) / 1e6)
         if i in snapshot_at:
             snaps.append((i % len(sets), [o.detach().clone() for o in flat(out)]))
-    send("t_end")
     sync(device)
     return samples, snaps
 

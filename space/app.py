@@ -45,8 +45,14 @@ def _store(archive: str | None) -> Any:
 
 
 def _cuda() -> bool:
+    """A CUDA device *and* nvcc: torch's wheels bring the runtime, but load_inline needs the compiler."""
+    import shutil
+
     import torch
-    return torch.cuda.is_available()
+    if not torch.cuda.is_available():
+        return False
+    home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
+    return bool(shutil.which("nvcc") or Path(home, "bin", "nvcc").is_file())
 
 
 class SpaceApp:
@@ -74,25 +80,25 @@ class SpaceApp:
         try:
             settings = self._settings(operator, generations, population, backend, size)
         except InputError as e:
-            yield self._empty(f"❌ {e}")
+            yield self._empty(f"✗ {e}")
             return
         session = getattr(request, "session_hash", None) or "anonymous"
         if not self.gate.enter(session):
-            yield self._empty("❌ A run is already going in this browser session; wait for it to finish.")
+            yield self._empty("✗ A run is already going in this browser session; wait for it to finish.")
             return
         try:
             workdir = self.work_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
             try:
                 task = prepare_task(code, workdir / "task", max_chars=self.max_chars)
             except InputError as e:
-                yield self._empty(f"❌ {e}")
+                yield self._empty(f"✗ {e}")
                 return
             store = StagedStore(_store(self.archive))
-            yield self._empty(f"⏳ **starting**: task `{task.task.task_id}` "
+            yield self._empty(f"▶ **starting**: task `{task.task.task_id}` "
                               f"({'built-in' if task.builtin else 'pasted'}), backend {settings.backend}")
             yield from self._stream(task.spec, settings, workdir, store)
         except (InputError, TaskError, ValueError) as e:
-            yield self._empty(f"❌ {redact(str(e))}")
+            yield self._empty(f"✗ {redact(str(e))}")
         finally:
             self.gate.leave(session)
 
@@ -110,7 +116,7 @@ class SpaceApp:
         if backend == "auto":
             backend = "cuda" if _cuda() else "cpu"
         if backend == "cuda" and not _cuda():
-            raise InputError("This machine has no CUDA device: choose the cpu backend (C++ kernels).")
+            raise InputError("This machine has no CUDA device with nvcc: choose the cpu backend (C++ kernels).")
         if backend not in ("cpu", "cuda"):
             raise InputError(f"Unknown backend {backend!r}: choose auto, cpu or cuda.")
         if size not in ("small", "default"):
@@ -151,8 +157,8 @@ class SpaceApp:
                 commit = _store(self.archive).append(staged, f"space: {len(staged)} verified kernel(s) "
                                                              f"for {staged[0].task_id}")
             except Exception as e:  # the archive's own errors are actionable; keep tokens out of them
-                return f"❌ Saving failed: {redact(str(e))[:500]}", gr.update(interactive=True)
-        return (f"✅ Saved {len(staged)} verified kernel(s) to the archive, commit `{str(commit)[:12]}`.",
+                return f"✗ Saving failed: {redact(str(e))[:500]}", gr.update(interactive=True)
+        return (f"✓ Saved {len(staged)} verified kernel(s) to the archive, commit `{str(commit)[:12]}`.",
                 gr.update(interactive=False))
 
     # ---- Archive ----------------------------------------------------------------------------
@@ -195,9 +201,10 @@ class SpaceApp:
                     with gr.Column(scale=2):
                         operator = gr.Dropdown(OPERATORS, value=self.defaults.operator, allow_custom_value=True,
                                                label="Operator (tune = offline tunable sweep; hf:MODEL = LLM)")
-                        generations = gr.Slider(0, 10, value=self.defaults.generations, step=1, label="Generations")
+                        generations = gr.Slider(0, 10, value=self.defaults.generations, step=1, label="Generations",
+                                                elem_id="generations")
                         population = gr.Slider(1, 8, value=self.defaults.population, step=1,
-                                               label="Candidates per generation")
+                                               label="Candidates per generation", elem_id="population")
                         backend = gr.Radio(["auto", "cpu", "cuda"], value=backend_default,
                                            label="Backend (auto = CUDA when a GPU is present)")
                         size = gr.Radio(["small", "default"], value=self.defaults.size,
@@ -242,7 +249,8 @@ class SpaceApp:
                 d_head = gr.Markdown()
                 with gr.Row():
                     d_task = gr.Code(language="python", label="Task", interactive=False)
-                    d_kernel = gr.Code(language="cpp", label="Kernel", interactive=False, buttons=["copy", "download"])
+                    d_kernel = gr.Code(language="cpp", label="Kernel", interactive=False, buttons=["copy", "download"],
+                                       elem_id="detail-kernel")
                 d_verdict = gr.Markdown()
                 d_checks = gr.Dataframe(headers=views.CHECK_HEADERS, label="Checks", interactive=False, wrap=True)
 

@@ -20,9 +20,9 @@ from pipeline.population import Member  # noqa: E402
 
 CHECK_HEADERS = ["check", "outcome", "reason"]
 CANDIDATE_HEADERS = ["id", "generation", "stage", "mode", "parent", "status", "speedup vs eager", "runtime ms"]
-_ICON = {"pass": "✅ pass", "fail": "❌ fail", "flag": "⚠️ flag", "skip": "⏭ skip"}
-_STATUS_ICON = {"verified": "✅", "incorrect": "❌", "compile_error": "🛠", "runtime_error": "💥",
-                "timeout": "⏱", "rejected": "⛔", "no_code": "∅"}
+_ICON = {"pass": "✓ pass", "fail": "✗ fail", "flag": "⚠ flag", "skip": "– skip"}
+_STATUS_ICON = {"verified": "✓", "incorrect": "✗", "compile_error": "✗", "runtime_error": "✗",
+                "timeout": "✗", "rejected": "✗", "no_code": "∅"}
 
 
 def _fmt(x: float | None, suffix: str = "", digits: int = 3) -> str:
@@ -77,9 +77,9 @@ def speedup_figure(verdict: Verdict | None) -> Figure | None:
     ax.bar(xs, med, color=[c for *_, c in bars], width=0.6, zorder=2)
     half = [s.iqr_ms / 2 for _, s, _ in bars]
     ax.errorbar(xs, med, yerr=[[min(h, m) for h, m in zip(half, med)], half], fmt="none", ecolor="black",
-                elinewidth=2, capsize=8, zorder=3, label="IQR")
+                elinewidth=2, capsize=8, zorder=3)
     ax.vlines(xs, [s.min_ms for _, s, _ in bars], [s.max_ms for _, s, _ in bars], colors="grey",
-              linestyles="dotted", zorder=1, label="min–max")
+              linestyles="dotted", zorder=1)
     for x, (name, s, _) in zip(xs, bars):
         note = ""
         if name == "eager" and t.speedup_eager:
@@ -89,11 +89,11 @@ def speedup_figure(verdict: Verdict | None) -> Figure | None:
         ax.annotate(f"{s.median_ms:.3g} ms\n{note}".strip(), (x, s.median_ms), textcoords="offset points",
                     xytext=(0, 4), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(xs, [n for n, *_ in bars])
-    ax.set_ylabel("runtime, ms (median; lower is better)")
-    ax.set_title(f"{verdict.task_id} on {verdict.env.device} ({verdict.env.backend}, n={t.kernel.n})", fontsize=10)
+    ax.set_ylabel("runtime, ms (lower is better)")
+    ax.set_xlabel(f"bar: median of {t.kernel.n} · black: IQR · dotted: min–max · {verdict.env.device} "
+                  f"({verdict.env.backend})", fontsize=8)
     ax.set_ylim(0, max(max(med) * 1.35, max(s.median_ms + s.iqr_ms / 2 for _, s, _ in bars) * 1.1))
     ax.grid(axis="y", alpha=0.3, zorder=0)
-    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -141,13 +141,13 @@ def progress_markdown(task_id: str, stage: str, generation: int, members: Sequen
         counts[m.status] = counts.get(m.status, 0) + 1
     tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none judged yet"
     if error:
-        head = f"❌ **run failed**: {error}"
+        head = f"✗ **run failed**: {error}"
     elif done and ok:
-        head = f"✅ **verified** kernel found: best {best:.3f}x vs eager"
+        head = f"✓ **verified** kernel found: best {best:.3f}x vs eager"
     elif done:
-        head = "❌ **no verified kernel**"
+        head = "✗ **no verified kernel**"
     else:
-        head = f"⏳ **running**: stage {stage}, generation {generation}" + (
+        head = f"▶ **running**: stage {stage}, generation {generation}" + (
             f", best so far {best:.3f}x" if best is not None else "")
     tail = f"\n\ntask `{task_id}` · candidates: {tally}"
     if done and stop_reason:

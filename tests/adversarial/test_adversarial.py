@@ -50,7 +50,8 @@ def _workers() -> set[int]:
 
 
 def _markers() -> list[Path]:
-    places = [cache_root(), cache_root().parent, Path.home(), REPO]
+    # places the sandboxed candidate must not be able to write (world-writable ones like /tmp are fair game)
+    places = [p for p in (cache_root(), cache_root().parent, Path.home(), REPO) if not p.stat().st_mode & 0o002]
     return [p / "KE_ESCAPE_MARKER" for p in places if (p / "KE_ESCAPE_MARKER").exists()]
 
 

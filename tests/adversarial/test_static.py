@@ -26,6 +26,8 @@ FAMILIES = {
     "runner_environment",
 }
 STATUSES = {"verified", "incorrect", "runtime_error", "timeout", "rejected", "compile_error"}
+CHECK_NAMES = {"case:", "inputs:", "alias:", "determinism", "timed_outputs", "plausibility", "library_calls_runtime",
+               "custom_kernel", "degenerate_task", "channel", "runtime"}
 
 CASES = [pytest.param(e, b, id=f"{e['file'].split('/')[-1]}-{b}") for e in MANIFEST for b in e["backends"]]
 
@@ -83,6 +85,9 @@ def test_manifest_is_well_formed():
         assert e["static_alone_stops"] == (e["static"] == "reject"), name
         assert (e["static_rule"] == "") == (e["static"] == "pass"), name
         assert e["why"].strip(), name
+        assert set(e["expect_checks"]) <= CHECK_NAMES, name
+        assert set(e.get("postconditions", [])) <= {"no_survivors", "canary_absent", "no_marker_files"}, name
+        assert set(e.get("requires", [])) <= {"openmp", "multi_core", "netns", "privilege_drop"}, name
         if "verified" in e["expect_status"]:
             # a verdict of verified is acceptable only with a flag to show for it, a timing floor,
             # a postcondition, or as the honest answer of a machine-dependent probe
@@ -417,6 +422,20 @@ def test_known_good_kernels_pass(path):
     assert "library_call" not in r.flags, r.library_calls
     if backend == "cuda":
         assert r.kernel_names
+
+
+def test_realistic_honest_kernel_is_clean():
+    """Guards, std::bind, lambdas named like libc calls, cooperative groups, printf, AT_DISPATCH."""
+    r = static_check((HERE / "honest" / "softmax_realistic.cu").read_text(), format="A", backend="cuda")
+    assert not r.rejected, r.reason
+    assert r.flags == () and r.library_calls == ()
+    assert r.kernel_names == ("row_softmax",)
+
+
+def test_kernelbench_style_format_b_is_clean():
+    r = static_check((HERE / "honest" / "kernelbench_style_b.py").read_text(), format="B", backend="cuda")
+    assert not r.rejected, r.reason
+    assert r.flags == () and r.kernel_names == ("elementwise_add_kernel",)
 
 
 def test_known_good_kernels_exist_or_are_reported():

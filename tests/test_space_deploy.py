@@ -1,0 +1,88 @@
+"""`kernel-evolve space deploy` against the stand-in Hub (tests/hub_standin.py) on loopback: one commit, the
+files a Space needs, a Docker variant, stale files removed, clear errors, and the token never printed."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+from huggingface_hub import HfApi
+from test_hub_hubstore import standin  # noqa: F401  (the hub tests' stand-in fixture)
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from space.deploy import REPO_ROOT, deploy, space_files
+
+REPO = "alice/kernel-evolve"
+TOKEN = "hf_alice"
+
+
+def _commits(hub) -> int:
+    return sum(1 for m, p in hub.requests if m == "POST" and p == f"/api/spaces/{REPO}/commit/main")
+
+
+def _card(api: HfApi) -> dict:
+    path = api.hf_hub_download(REPO, "README.md", repo_type="space")
+    text = open(path).read()
+    assert text.startswith("---\n")
+    return yaml.safe_load(text[4:].split("\n---\n", 1)[0])
+
+
+def test_cli_deploy_uploads_app_and_packages_in_one_commit(standin, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    result = CliRunner().invoke(app, ["space", "deploy", REPO, "--endpoint", standin.endpoint],
+                                env={"HF_TOKEN": TOKEN})
+    assert result.exit_code == 0, result.output
+    assert "deployed:" in result.output and TOKEN not in result.output
+    assert _commits(standin) == 1
+    api = HfApi(endpoint=standin.endpoint, token=TOKEN)
+    files = set(api.list_repo_files(REPO, repo_type="space"))
+    expected = set(space_files())
+    assert expected <= files, sorted(expected - files)
+    for must in ("app.py", "README.md", "requirements.txt", "space/app.py", "harness/verify.py",
+                 "pipeline/run.py", "pipeline/tasks/level1/gelu.py", "pipeline/tasks/level1/gelu.cpp",
+                 "hub/store.py", "cards/dataset_card.md.j2"):
+        assert must in files, must
+    assert not any("__pycache__" in f or f.endswith(".pyc") or f.startswith("tests/") for f in files)
+    card = _card(api)
+    assert card["sdk"] == "gradio" and card["app_file"] == "app.py" and card["sdk_version"]
+    assert {"suggested_hardware", "datasets", "models", "tags"} <= set(card)
+    shim = open(api.hf_hub_download(REPO, "app.py", repo_type="space")).read()
+    assert "from space.app import main" in shim
+    got = open(api.hf_hub_download(REPO, "space/app.py", repo_type="space")).read()
+    assert got == (REPO_ROOT / "space" / "app.py").read_text()
+
+
+def test_docker_redeploy_switches_sdk_and_removes_stale_files(standin, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    tree = tmp_path / "tree"
+    for pkg in ("harness", "pipeline", "hub", "space", "cards"):
+        shutil.copytree(REPO_ROOT / pkg, tree / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "harness" / "old_module.py").write_text('"""removed in the next version"""\n')
+    deploy(REPO, token=TOKEN, endpoint=standin.endpoint, root=tree)
+    api = HfApi(endpoint=standin.endpoint, token=TOKEN)
+    assert "harness/old_module.py" in api.list_repo_files(REPO, repo_type="space")
+    deploy(REPO, token=TOKEN, endpoint=standin.endpoint, docker=True)
+    files = set(api.list_repo_files(REPO, repo_type="space"))
+    assert "harness/old_module.py" not in files and "Dockerfile" in files
+    assert _commits(standin) == 2
+    card = _card(api)
+    assert card["sdk"] == "docker" and card["app_port"] == 7860 and "sdk_version" not in card
+    dockerfile = open(api.hf_hub_download(REPO, "Dockerfile", repo_type="space")).read()
+    assert "devel" in dockerfile and "nvidia/cuda" in dockerfile
+
+
+def test_deploy_errors_are_clear(standin, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    r = CliRunner().invoke(app, ["space", "deploy", REPO, "--endpoint", standin.endpoint, "--token", "hf_wrong"])
+    assert r.exit_code == 2 and "token" in r.output and "hf_wrong" not in r.output, r.output
+    assert "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["space", "deploy", "not-a-repo-id", "--endpoint", standin.endpoint])
+    assert r.exit_code == 2 and "owner/name" in r.output, r.output
+
+
+def test_space_command_is_registered():
+    r = CliRunner().invoke(app, ["space", "--help"])
+    assert r.exit_code == 0 and "deploy" in r.output and "--port" in r.output and "--archive" in r.output
+    assert "--backend" in r.output
