@@ -122,10 +122,12 @@ def sft_config(s: SFTSettings, *, bf16: bool, has_eval: bool):
         per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum, max_length=s.max_length, warmup_steps=s.warmup_ratio,
         seed=s.seed, logging_steps=s.logging_steps, save_steps=s.save_steps, save_strategy="steps",
-        save_total_limit=s.save_total_limit, gradient_checkpointing=s.gradient_checkpointing, bf16=bf16,
+        save_total_limit=s.save_total_limit, bf16=bf16,
         completion_only_loss=True, packing=False, report_to="none", eval_strategy="no",
         do_eval=has_eval, dataloader_num_workers=0,
     )
+    if s.gradient_checkpointing:
+        kw["gradient_checkpointing"] = True
     kw.update(s.extra)
     return SFTConfig(**kw)
 
@@ -144,8 +146,8 @@ def last_checkpoint(output_dir: str) -> str | None:
     return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
 
 
-def train_sft(settings: SFTSettings, dataset: Any, *, callbacks: list | None = None) -> SFTResult:
-    """Train on `dataset["train"]` (evaluate on `dataset["eval"]`), save the result in `settings.output_dir`."""
+def make_trainer(settings: SFTSettings, dataset: Any, *, callbacks: list | None = None):
+    """The configured `trl.SFTTrainer` (base model, its chat template, LoRA, completion-only loss), not yet trained."""
     from trl import SFTTrainer
 
     train = dataset["train"]
@@ -170,6 +172,17 @@ def train_sft(settings: SFTSettings, dataset: Any, *, callbacks: list | None = N
     if kept < len(train):
         log.warning("%d of %d training examples were dropped (prompt longer than max_length=%s)",
                     len(train) - kept, len(train), settings.max_length)
+    return trainer
+
+
+def train_sft(settings: SFTSettings, dataset: Any, *, callbacks: list | None = None) -> SFTResult:
+    """Train on `dataset["train"]` (evaluate on `dataset["eval"]`), save the result in `settings.output_dir`."""
+    trainer = make_trainer(settings, dataset, callbacks=callbacks)
+    tok = trainer.processing_class
+    train = dataset["train"]
+    evald = dataset["eval"] if "eval" in dataset else None
+    has_eval = trainer.eval_dataset is not None
+    kept = len(trainer.train_dataset)
     resume = last_checkpoint(settings.output_dir) if settings.resume else None
     out = trainer.train(resume_from_checkpoint=resume)
     eval_loss = None

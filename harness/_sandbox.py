@@ -51,7 +51,7 @@ def _descendants(root: int) -> list[int]:
 
 
 def _kill_tree(me: int) -> None:
-    for _ in range(50):
+    for _ in range(500):  # up to ~5 s for processes already dying to be gone and reaped
         pids = _descendants(me)
         if not pids:
             return
@@ -162,13 +162,15 @@ def main() -> int:
         os.setsid()
         _exec_worker(cfg)
     deadline = time.monotonic() + float(cfg["timeout_s"])
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))  # the parent's own deadline
     code = None
     while code is None:
         pid, status = os.waitpid(child, os.WNOHANG)
         if pid == child:
             code = _status_code(status)
             break
-        if time.monotonic() > deadline:
+        if stop or time.monotonic() > deadline:
             os.kill(child, signal.SIGKILL)
             os.waitpid(child, 0)
             code = 124

@@ -44,14 +44,12 @@ class Reference:
     eager: Stats | None = None
     compiled: Stats | None = None
     compile_error: str = ""
-    eager_wall_ms: float | None = None
     sol_ms: float | None = None
     bytes_moved: int = 0
     device_name: str = ""
     cuda_version: str = ""
     timing_method: str = ""
     max_speedup: float | None = None
-    warmup: int = 0
     degenerate: str = ""
     error: str = ""
 
@@ -149,20 +147,16 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
     first = next(iter(cases.values()))
     bytes_moved = first.bytes
     sol = bytes_moved / (float(bw[0]["gbps"]) * 1e9) * 1000 if bw and bw[0].get("gbps") else None
-    eager_wall = None
-    start, end = res.read_time("case", last=True), res.header_time("eager")
-    if start is not None and end is not None:
-        eager_wall = (end - start) * 1000  # warm-up and timed calls, as the parent saw them
     seed_ids = [f"seed{s}" for s in seed_list]
     return Reference(
         **base, cases=cases, weights_sha=str(hello[0].get("weights_sha", "")) if hello else "",
         eager=stats(eager[0]["samples"]) if eager else None,
         compiled=stats(compiled[0]["samples"]) if compiled else None,
         compile_error=str(cerr[0].get("message", "")) if cerr else "",
-        eager_wall_ms=eager_wall, sol_ms=sol, bytes_moved=bytes_moved,
+        sol_ms=sol, bytes_moved=bytes_moved,
         device_name=str(hello[0].get("device_name", backend)) if hello else backend,
         cuda_version=str(hello[0].get("cuda", "")) if hello else "",
         timing_method="cuda-events+l2-flush+device-sync" if backend == "cuda" else "perf_counter_ns+cache-flush",
-        max_speedup=_max_speedup(task), warmup=int(job["timing"]["warmup"]) if timing else 0,
+        max_speedup=_max_speedup(task),
         degenerate=degenerate({k: v.ref for k, v in cases.items()}, seed_ids),
     )

@@ -42,7 +42,8 @@ _uids_in_use: set[int] = set()
 
 @dataclass(frozen=True)
 class Limits:
-    timeout_s: float = 120.0
+    timeout_s: float = 120.0          # from the worker's first message ("hello": loaded, built) to its end
+    startup_s: float = 120.0          # allowance before "hello" (format B compiles inside the runner)
     memory_mb: int | None = 16384      # address space; applied on the CPU backend only (CUDA maps huge VA)
     nproc: int = 512
     fsize_mb: int = 2048
@@ -157,7 +158,7 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
         cfg = {
             "cmd": [sys.executable, "-s", "-B", str(WORKER), str(tmp / "job.json")],
             "env": clean_env(extra, home=str(tmp)), "cwd": str(tmp), "log": str(tmp / "worker.log"),
-            "timeout_s": limits.timeout_s, "as_mb": limits.memory_mb if backend == "cpu" else None,
+            "timeout_s": limits.startup_s + limits.timeout_s, "as_mb": limits.memory_mb if backend == "cpu" else None,
             "nproc": limits.nproc if uid is not None else None, "fsize_mb": limits.fsize_mb,
             "uid": uid, "gid": uid, "pass_fds": [write_fd],
         }
@@ -171,13 +172,8 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
         write_fd = -1
         reader = threading.Thread(target=_read_all, args=(read_fd, limits, messages, times, wire_error), daemon=True)
         reader.start()
-        try:
-            _, sandbox_err = proc.communicate(timeout=limits.timeout_s + 30)
-            code = proc.returncode
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            _, sandbox_err = proc.communicate()
-            code = 124
+        code = _wait(proc, t0, times, limits)
+        sandbox_err = proc.stderr.read() if proc.stderr else b""
         reader.join(timeout=30)
         wall = time.monotonic() - t0
         log = _tail(tmp / "worker.log")
@@ -191,6 +187,28 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
             os.close(write_fd)
         _free_uid(uid)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits) -> int:
+    """Wait for the supervisor; past the deadline ask it to kill the tree (SIGTERM), then force it."""
+    asked = None
+    while True:
+        try:
+            proc.wait(timeout=0.1)
+            return 124 if asked is not None else proc.returncode
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        hello = next((h for k, h, _ in list(times) if k == "hello"), None)
+        late = (now - hello > limits.timeout_s) if hello is not None else \
+            (now - t0 > limits.startup_s + limits.timeout_s)
+        if late and asked is None:
+            asked = now
+            proc.terminate()
+        elif asked is not None and now - asked > 15:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            return 124
 
 
 def _read_all(fd: int, limits: Limits, messages: list, times: list, err: list) -> None:

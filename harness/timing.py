@@ -38,8 +38,10 @@ class Plausibility:
 
 
 def plausibility(kernel: Stats, *, eager: Stats | None, sol_ms: float | None, bytes_moved: int,
-                 wall_ms: float | None, eager_wall_ms: float | None, max_speedup: float,
-                 warmup: int = 0, eager_warmup: int = 0) -> Plausibility:
+                 loop_wall_ms: float | None, idle_ms_per_call: float | None, warmup: int,
+                 max_speedup: float) -> Plausibility:
+    """Flags for timings that cannot be true: under the speed-of-light floor, a 10x-over-eager claim the task
+    does not vouch for, or a timed loop that took much longer (as the parent saw it) than its claimed calls."""
     flags: list[str] = []
     reasons: list[str] = []
     if any(not math.isfinite(v) or v < 0 for v in (kernel.median_ms, kernel.min_ms)):
@@ -53,12 +55,13 @@ def plausibility(kernel: Stats, *, eager: Stats | None, sol_ms: float | None, by
         if ratio > max_speedup:
             flags.append("implausible")
             reasons.append(f"{ratio:.1f}x faster than eager, past the task's stated limit of {max_speedup:g}x")
-    if wall_ms is not None and eager_wall_ms is not None and eager is not None and kernel.n:
-        # honest per-call overhead outside the timed region (flush, sync, bookkeeping), from eager's loop
-        eager_over = max(0.0, eager_wall_ms / (eager.n + eager_warmup) - eager.median_ms)
-        kern_over = wall_ms / (kernel.n + warmup) - kernel.median_ms
-        if kern_over > 4 * eager_over + max(2.0, eager.median_ms):
+    if loop_wall_ms is not None and idle_ms_per_call is not None and kernel.n:
+        calls = kernel.n + warmup
+        expected = kernel.n * idle_ms_per_call + calls * kernel.median_ms
+        excess = (loop_wall_ms - expected) / calls
+        if excess > max(1.0, 2 * kernel.median_ms):
             flags.append("timing_escape")
-            reasons.append(f"the parent saw {wall_ms / (kernel.n + warmup):.4g} ms per timed call but the claimed median is "
-                           f"{kernel.median_ms:.4g} ms: work escaped the timed region")
+            reasons.append(f"the parent saw {loop_wall_ms / calls:.4g} ms per timed call, {excess:.3g} ms more than "
+                           f"the claimed median {kernel.median_ms:.4g} ms plus the loop's own overhead: work "
+                           "escaped the timed region")
     return Plausibility(tuple(dict.fromkeys(flags)), tuple(reasons))

@@ -128,7 +128,7 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
                           for cid, c in ref.cases.items()})
     if timing:
         job["timing"] = timing_job(backend, repeats=repeats, warmup=warmup, compile_=False)
-    limits = Limits(timeout_s=timeout_s)
+    limits = Limits(timeout_s=timeout_s, startup_s=600.0 if candidate.format == "B" else 120.0)
     t1 = time.monotonic()
     lock = _timing_locks.setdefault(backend, threading.Lock()) if timing and backend == "cuda" else None
     if lock:
@@ -152,7 +152,7 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
 
 def _judge_protocol(j: _Judge, res: RunResult, ref: Reference, timing: bool) -> None:
     """The worker speaks in a fixed order, each message once; anything else was written by someone else."""
-    expected = ["hello"] + ["case"] * len(ref.cases) + ["repeat"] + (["timing"] if timing else []) + ["profile", "done"]
+    expected = ["hello"] + ["case"] * len(ref.cases) + ["repeat"] + (["idle", "timing"] if timing else []) + ["profile", "done"]
     got = res.kinds()
     ended_early = "error" in got or res.timed_out or res.exit_code != 0 or bool(res.wire_error)
     body = [k for k in got if k != "error"]
@@ -246,13 +246,15 @@ def _judge_timing(j: _Judge, res: RunResult, ref: Reference, warmup_n: int) -> T
         else:
             j.fail("timed_outputs", "no output of a timed call came back to be checked")
     kernel = stats(meta.get("samples", []))
-    wall = None
-    start, end = res.read_time("repeat"), res.header_time("timing")
-    if start is not None and end is not None:
-        wall = (end - start) * 1000  # warm-up and timed calls, as this process saw them
+    wall = idle = None
+    start, mid, end = res.read_time("repeat"), res.header_time("idle"), res.header_time("timing")
+    n_idle = (res.first("idle") or ({}, {}))[0].get("n")
+    if None not in (start, mid, end) and isinstance(n_idle, int) and n_idle > 0:
+        idle = (mid - start) * 1000 / n_idle   # the empty loop, as this process saw it
+        wall = (end - mid) * 1000              # warm-up and timed calls, as this process saw them
     max_speedup = float(ref.max_speedup or DEFAULT_MAX_SPEEDUP)
-    p = plausibility(kernel, eager=ref.eager, sol_ms=ref.sol_ms, bytes_moved=ref.bytes_moved, wall_ms=wall,
-                     eager_wall_ms=ref.eager_wall_ms, max_speedup=max_speedup, warmup=warmup_n, eager_warmup=ref.warmup)
+    p = plausibility(kernel, eager=ref.eager, sol_ms=ref.sol_ms, bytes_moved=ref.bytes_moved, loop_wall_ms=wall,
+                     idle_ms_per_call=idle, warmup=warmup_n, max_speedup=max_speedup)
     for f, why in zip(p.flags, p.reasons):
         j.flag("plausibility", f, why)
         j.fail("plausibility", why, "rejected")

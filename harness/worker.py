@@ -136,6 +136,18 @@ def time_calls(fn, sets, job, device, snapshot_at=()):
     t = job["timing"]
     warmup, repeats = int(t["warmup"]), int(t["repeats"])
     flush = torch.empty(int(t["flush_bytes"]) // 4, dtype=torch.float32, device=device)
+    # the same loop with nothing in it: the parent times it to learn this process's honest overhead per call
+    idle = min(repeats, 20)
+    for i in range(idle):
+        flush.fill_(float(i))
+        if device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize()
+            start.record()
+            torch.cuda.synchronize()
+            end.record()
+            end.synchronize()
+    send("idle", {"n": idle})
     for i in range(warmup):
         fn(sets[i % len(sets)])
     sync(device)

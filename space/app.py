@@ -99,6 +99,8 @@ class SpaceApp:
             yield from self._stream(task.spec, settings, workdir, store)
         except (InputError, TaskError, ValueError) as e:
             yield self._empty(f"✗ {redact(str(e))}")
+        except Exception as e:  # an archive or environment failure: a message, never a traceback in the page
+            yield self._empty(f"✗ The run could not start ({type(e).__name__}): {redact(str(e))[:500]}")
         finally:
             self.gate.leave(session)
 
@@ -211,25 +213,26 @@ class SpaceApp:
                                         label="Problem size (small suits CPU)")
                         run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
                 status = gr.Markdown("Ready.", elem_id="run-status")
+                with gr.Accordion("Candidates and log", open=True):
+                    with gr.Row():
+                        cands = gr.Dataframe(headers=views.CANDIDATE_HEADERS, label="Candidates judged",
+                                             interactive=False, max_height=260, scale=3)
+                        log = gr.Textbox(label="Run log", lines=8, max_lines=12, interactive=False, scale=2)
                 with gr.Row():
                     with gr.Column(scale=3):
                         kernel = gr.Code(language="cpp", label="Best verified kernel", lines=18, max_lines=40,
                                          interactive=False, buttons=["copy", "download"], elem_id="kernel-code")
                     with gr.Column(scale=2):
                         chart = gr.Plot(label="Runtime: eager vs torch.compile vs kernel", elem_id="speedup-chart")
-                        verdict_file = gr.DownloadButton("Download verdict JSON", value=None)
+                        with gr.Row():
+                            verdict_file = gr.DownloadButton("Download verdict JSON", value=None)
+                            save_btn = gr.Button("Save to archive", interactive=False, elem_id="save-btn")
+                        save_msg = gr.Markdown()
                 verdict_md = gr.Markdown(elem_id="verdict")
                 checks = gr.Dataframe(headers=views.CHECK_HEADERS, label="Every check of the verdict",
                                       interactive=False, wrap=True, elem_id="checks")
                 lineage = gr.Markdown(elem_id="lineage")
-                with gr.Accordion("Candidates and log", open=False):
-                    cands = gr.Dataframe(headers=views.CANDIDATE_HEADERS, label="Candidates judged",
-                                         interactive=False)
-                    log = gr.Textbox(label="Run log", lines=8, max_lines=20, interactive=False)
                 staged = gr.State(None)
-                with gr.Row():
-                    save_btn = gr.Button("Save to archive", interactive=False, elem_id="save-btn")
-                    save_msg = gr.Markdown()
             with gr.Tab("Archive") as archive_tab:
                 with gr.Row():
                     f_task = gr.Textbox(label="Task or op contains")

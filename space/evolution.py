@@ -123,9 +123,12 @@ def _event_line(e: dict[str, Any]) -> str | None:
 
 
 def evolve(spec: str, settings: RunSettings, *, run_dir: str | Path, store: StagedStore,
-           operator: Any = None, cancel: threading.Event | None = None, poll_s: float = 0.5,
-           token: str | None = None) -> Iterator[Snapshot]:
-    """Run the pipeline on one task and yield snapshots until it stops. Raises ValueError/TaskError up front."""
+           operator: Any = None, executor: Any = None, cancel: threading.Event | None = None,
+           poll_s: float = 0.5, token: str | None = None) -> Iterator[Snapshot]:
+    """Run the pipeline on one task and yield snapshots until it stops. Raises ValueError/TaskError up front.
+
+    `operator`/`executor` default to the settings' operator and the harness's local executor (tests pass fakes).
+    """
     from pipeline.operators import make_operator
     from pipeline.run import Run, RunConfig
 
@@ -137,7 +140,7 @@ def evolve(spec: str, settings: RunSettings, *, run_dir: str | Path, store: Stag
                        seeds=settings.seeds, workers=settings.workers, timeout_s=settings.timeout_s,
                        compile_baseline=settings.compile_baseline, max_wall_s=settings.max_wall_s,
                        max_llm_calls=4 * settings.generations * settings.population + 8, archive_batch=1000)
-    run = Run(config, run_dir, operator=_Cancellable(operator, cancel), store=store)
+    run = Run(config, run_dir, operator=_Cancellable(operator, cancel), executor=executor, store=store)
     task_id = next(iter(run.tasks))
     result: dict[str, Any] = {}
 

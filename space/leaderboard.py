@@ -10,12 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import pandas as pd
+from matplotlib.figure import Figure
 
 ALL = "all"
 BOARD_COLUMNS = ["rank", "task_id", "op_name", "level", "status", "speedup_eager", "speedup_compile", "runtime_ms",
@@ -109,7 +105,8 @@ def level_figure(df: pd.DataFrame) -> Figure | None:
         return None
     levels = sorted(ok["level"].unique())
     data = [ok[ok["level"] == lv]["speedup_eager"].astype(float).tolist() for lv in levels]
-    fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=100)
+    fig = Figure(figsize=(6.4, 3.4), dpi=100)
+    ax = fig.subplots()
     ax.boxplot(data, showfliers=False)
     for i, ys in enumerate(data, start=1):
         ax.scatter([i] * len(ys), ys, s=14, alpha=0.7, zorder=3)
@@ -119,7 +116,6 @@ def level_figure(df: pd.DataFrame) -> Figure | None:
     ax.set_ylabel("speedup vs eager (verified)")
     ax.set_title("Verified kernels per level", fontsize=10)
     fig.tight_layout()
-    plt.close(fig)
     return fig
 
 

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from harness.types import Stats, Verdict  # noqa: E402
-from pipeline.population import Member  # noqa: E402
+from harness.types import Stats, Verdict
+from pipeline.population import Member
 
 CHECK_HEADERS = ["check", "outcome", "reason"]
 CANDIDATE_HEADERS = ["id", "generation", "stage", "mode", "parent", "status", "speedup vs eager", "runtime ms"]
@@ -71,7 +67,8 @@ def speedup_figure(verdict: Verdict | None) -> Figure | None:
     if t.compiled:
         bars.append(("torch.compile", t.compiled, "#66c2a5"))
     bars.append(("kernel", t.kernel, "#fc8d62"))
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    fig = Figure(figsize=(6.4, 3.6), dpi=100)   # no pyplot: handlers run in threads
+    ax = fig.subplots()
     xs = list(range(len(bars)))
     med = [s.median_ms for _, s, _ in bars]
     ax.bar(xs, med, color=[c for *_, c in bars], width=0.6, zorder=2)
@@ -80,22 +77,18 @@ def speedup_figure(verdict: Verdict | None) -> Figure | None:
                 elinewidth=2, capsize=8, zorder=3)
     ax.vlines(xs, [s.min_ms for _, s, _ in bars], [s.max_ms for _, s, _ in bars], colors="grey",
               linestyles="dotted", zorder=1)
-    for x, (name, s, _) in zip(xs, bars):
-        note = ""
-        if name == "eager" and t.speedup_eager:
-            note = f"kernel {t.speedup_eager:.2f}x"
-        elif name == "torch.compile" and t.speedup_compile:
-            note = f"kernel {t.speedup_compile:.2f}x"
-        ax.annotate(f"{s.median_ms:.3g} ms\n{note}".strip(), (x, s.median_ms), textcoords="offset points",
-                    xytext=(0, 4), ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(xs, [n for n, *_ in bars])
+    ax.set_xticks(xs, [f"{name}\n{s.median_ms:.3g} ms" for name, s, _ in bars])
+    parts = [f"{t.speedup_eager:.2f}x vs eager" if t.speedup_eager else "",
+             f"{t.speedup_compile:.2f}x vs torch.compile" if t.speedup_compile else ""]
+    ax.set_title("kernel: " + ", ".join(p for p in parts if p) if any(parts) else "kernel runtime", fontsize=10)
     ax.set_ylabel("runtime, ms (lower is better)")
     ax.set_xlabel(f"bar: median of {t.kernel.n} · black: IQR · dotted: min–max · {verdict.env.device} "
                   f"({verdict.env.backend})", fontsize=8)
-    ax.set_ylim(0, max(max(med) * 1.35, max(s.median_ms + s.iqr_ms / 2 for _, s, _ in bars) * 1.1))
+    top = max(max(med) * 1.15, max(s.median_ms + s.iqr_ms / 2 for _, s, _ in bars) * 1.1,
+              min(max(s.max_ms for _, s, _ in bars), 2 * max(med)))
+    ax.set_ylim(0, top)
     ax.grid(axis="y", alpha=0.3, zorder=0)
     fig.tight_layout()
-    plt.close(fig)
     return fig
 
 

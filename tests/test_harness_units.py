@@ -94,14 +94,16 @@ def test_determinism_and_degenerate_reference() -> None:
 def test_plausibility_flags() -> None:
     k = stats([0.1] * 50)
     eager = stats([2.0] * 50)
-    p = plausibility(k, eager=eager, sol_ms=0.5, bytes_moved=1 << 30, wall_ms=None, eager_wall_ms=None,
-                     max_speedup=10)
+    p = plausibility(k, eager=eager, sol_ms=0.5, bytes_moved=1 << 30, loop_wall_ms=None, idle_ms_per_call=None,
+                     warmup=0, max_speedup=10)
     assert "implausible" in p.flags and len(p.reasons) == 2
-    ok = plausibility(stats([1.0] * 50), eager=eager, sol_ms=0.5, bytes_moved=1 << 30, wall_ms=55.0,
-                      eager_wall_ms=105.0, max_speedup=10)
+    # 50 calls of 1 ms plus 0.2 ms of loop overhead each, as the parent saw them: honest
+    ok = plausibility(stats([1.0] * 50), eager=eager, sol_ms=0.5, bytes_moved=1 << 30, loop_wall_ms=61.0,
+                      idle_ms_per_call=0.2, warmup=0, max_speedup=10)
     assert ok.flags == ()
-    escape = plausibility(stats([1.0] * 50), eager=eager, sol_ms=None, bytes_moved=0, wall_ms=50 * 10.0,
-                          eager_wall_ms=105.0, max_speedup=10)
+    # the same claims, but the loop took 10 ms a call: work escaped the timed region
+    escape = plausibility(stats([1.0] * 50), eager=eager, sol_ms=None, bytes_moved=0, loop_wall_ms=500.0,
+                          idle_ms_per_call=0.2, warmup=0, max_speedup=10)
     assert escape.flags == ("timing_escape",)
 
 

@@ -52,7 +52,8 @@ def browser():
     with playwright_sync.sync_playwright() as p:
         try:
             b = p.chromium.launch(executable_path=CHROMIUM,
-                                  args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+                                  args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                        "--disable-dev-shm-usage"])
         except Exception as e:  # the only reason to skip: the browser cannot start here
             pytest.skip(f"Chromium cannot start: {str(e).splitlines()[0][:300]}")
         yield b
@@ -101,8 +102,9 @@ def test_paste_run_and_see_verified_kernel_and_chart(app_url, browser):
     page.get_by_text("Saved", exact=False).first.wait_for(timeout=60_000)
     page.get_by_role("tab", name="Archive").click()
     board = page.locator("#leaderboard")
-    board.get_by_text(TASK).first.wait_for(timeout=60_000)
-    board.get_by_text(TASK).first.click()
+    cell = board.get_by_role("gridcell").filter(has_text=TASK).first   # plain td cells: a hidden sizing table
+    cell.wait_for(timeout=60_000)
+    cell.click()
     page.locator("#detail-kernel .cm-content").get_by_text("torch/extension.h").wait_for(timeout=30_000)
     page.screenshot(path=str(ROOT / "artifacts" / "space-archive.png"), full_page=True)
     page.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import huggingface_hub.constants
 import pytest
 import yaml
 from huggingface_hub import HfApi
@@ -17,6 +18,12 @@ REPO = "alice/kernel-evolve"
 TOKEN = "hf_alice"
 
 
+@pytest.fixture(autouse=True)
+def no_xet(monkeypatch):
+    """The stand-in speaks the LFS protocol, not Xet (as in the hub tests, which set HF_HUB_DISABLE_XET=1)."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+
+
 def _commits(hub) -> int:
     return sum(1 for m, p in hub.requests if m == "POST" and p == f"/api/spaces/{REPO}/commit/main")
 
@@ -26,6 +33,11 @@ def _card(api: HfApi) -> dict:
     text = open(path).read()
     assert text.startswith("---\n")
     return yaml.safe_load(text[4:].split("\n---\n", 1)[0])
+
+
+def card_links_screenshot(api: HfApi) -> bool:
+    text = open(api.hf_hub_download(REPO, "README.md", repo_type="space")).read()
+    return "](docs/space.png)" in text and "../docs" not in text
 
 
 def test_cli_deploy_uploads_app_and_packages_in_one_commit(standin, tmp_path, monkeypatch):  # noqa: F811
@@ -43,6 +55,9 @@ def test_cli_deploy_uploads_app_and_packages_in_one_commit(standin, tmp_path, mo
                  "pipeline/run.py", "pipeline/tasks/level1/gelu.py", "pipeline/tasks/level1/gelu.cpp",
                  "hub/store.py", "cards/dataset_card.md.j2"):
         assert must in files, must
+    if "docs/space.png" in expected:   # the README's screenshot is binary: it took the LFS path, as on the Hub
+        assert ("POST", f"/spaces/{REPO}.git/info/lfs/objects/batch") in standin.requests
+        assert card_links_screenshot(api)
     assert not any("__pycache__" in f or f.endswith(".pyc") or f.startswith("tests/") for f in files)
     card = _card(api)
     assert card["sdk"] == "gradio" and card["app_file"] == "app.py" and card["sdk_version"]

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from harness.task import load_task  # noqa: E402
-from harness.types import Check, Env, Stats, Timing, Verdict  # noqa: E402
+from harness.types import Check, Env, Stats, Timing, Verdict, sha256_text  # noqa: E402
 from hub.local_store import LocalStore  # noqa: E402
 from hub.schema import row_from_verdict  # noqa: E402
 from pipeline.population import Member  # noqa: E402
@@ -125,11 +125,13 @@ def test_chart_lineage_and_status_views():
     v = _verdict(task, "verified", 0.5)
     fig = views.speedup_figure(v)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["eager", "torch.compile", "kernel"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["eager\n1 ms", "torch.compile\n0.8 ms", "kernel\n0.5 ms"]
+    assert ax.get_title() == "kernel: 2.00x vs eager, 1.60x vs torch.compile"
     assert [round(p.get_height(), 3) for p in ax.patches] == [1.0, 0.8, 0.5]
     assert views.speedup_figure(_verdict(task, "incorrect", None)) is None
     a = Member(id="a", task_id=task.task_id, source="x", status="verified", stage="translate", speedup=1.0)
-    b = Member(id="b", task_id=task.task_id, source="y", status="verified", generation=1, parent_ids=("a",), speedup=2.0)
+    b = Member(id="b", task_id=task.task_id, source="y", status="verified", generation=1, parent_ids=("a",),
+               speedup=2.0)
     c = Member(id="c", task_id=task.task_id, source="z", status="incorrect", generation=1, parent_ids=("a",))
     assert [m.id for m in views.lineage([a, b, c], b)] == ["a", "b"]
     md = views.progress_markdown(task.task_id, "optimize", 1, [a, b, c], done=True, stop_reason="finished")
@@ -152,3 +154,44 @@ def test_session_gate_allows_one_run_per_session_and_staged_store_holds_rows(arc
         t.join()
     assert sorted(staged.rows) == list(range(8)) and len(archive.log()) == before
     assert len(staged.read()) == 4
+
+
+def test_evolve_streams_snapshots_and_stages_rows(tmp_path, archive):
+    import time
+
+    from _pipeline_fakes import FakeExecutor
+
+    from space.evolution import RunSettings, evolve
+    before = len(archive.log())
+    staged = StagedStore(archive)
+    snaps = list(evolve("level1/gelu", RunSettings(generations=2, population=2, backend="cpu"),
+                        run_dir=tmp_path / "run", store=staged, executor=FakeExecutor(), poll_s=0.01))
+    assert snaps[-1].done and not snaps[-1].error and snaps[-1].stop_reason == "finished"
+    assert not any(s.done for s in snaps[:-1])
+    counts = [len(s.members) for s in snaps]
+    assert counts == sorted(counts) and counts[-1] >= 3
+    best = snaps[-1].best
+    assert best.speedup == max(m.speedup for m in snaps[-1].kernels if m.verified)
+    assert any("seed kernel: known-good" in ln for ln in snaps[-1].log)
+    assert sha256_text(best.source) in {r.kernel_sha256 for r in staged.rows}
+    assert len(archive.log()) == before   # nothing reaches the archive until the user saves
+
+    # a consumer that goes away cancels the run: the operator refuses further proposals and the loop stops
+    cancel = threading.Event()
+
+    class Slow(FakeExecutor):
+        def submit(self, candidate, **kw):
+            time.sleep(0.3)
+            return super().submit(candidate, **kw)
+
+    gen = evolve("level1/gelu", RunSettings(generations=10, population=2, backend="cpu"), run_dir=tmp_path / "r2",
+                 store=StagedStore(archive), executor=Slow(), cancel=cancel, poll_s=0.01)
+    next(gen)
+    gen.close()
+    assert cancel.is_set()
+    deadline = time.time() + 30
+    events = tmp_path / "r2" / "events.jsonl"
+    while time.time() < deadline and '"event": "stop"' not in (events.read_text() if events.exists() else ""):
+        time.sleep(0.1)
+    assert '"event": "stop"' in events.read_text()
+    assert "cancelled" in events.read_text()

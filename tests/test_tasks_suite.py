@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.static import static_check
 from harness.task import BUILTIN_ROOT, builtin_tasks, known_good_kernel, load_task
 
 TASK_IDS = builtin_tasks()
@@ -109,6 +110,10 @@ def test_known_good_kernels_follow_format_a(tid: str):
             assert "__global__" in src and "at::cuda::getCurrentCUDAStream()" in src
         else:
             assert "#pragma omp parallel for" in src and "__global__" not in src
+        report = static_check(src, format="A", backend=backend)
+        assert not report.rejected and not report.flags and not report.library_calls, (path.name, report)
+        if backend == "cuda":
+            assert report.kernel_names, f"{path.name}: the static filter found no __global__ kernel"
         used = set(re.findall(r"\b(?:torch|at)::[\w:]+", src))
         assert used <= ALLOWED_TORCH_NAMES, f"{path.name} uses {sorted(used - ALLOWED_TORCH_NAMES)}"
         for line in src.splitlines():
