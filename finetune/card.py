@@ -113,7 +113,7 @@ def render_model_card(*, model_name: str, base_model: str, adapter: bool, licens
     hub_datasets = [d.name for d in datasets if d.on_hub]
     revision = next((d.revision for d in datasets if d.revision), None)
     data = ModelCardData(
-        base_model=base_model, datasets=hub_datasets or None, license=lic,
+        base_model=base_model if base_model != "unknown" else None, datasets=hub_datasets or None, license=lic,
         library_name="peft" if adapter else "transformers", pipeline_tag="text-generation",
         tags=["kernel-evolve", "cuda", "gpu-kernels", "code", "trl",
               training.get("method", "sft").split("-")[0], *(["lora"] if adapter else [])],

@@ -152,6 +152,7 @@ def evaluate(model: str, tasks: Sequence[str | TaskRef], *, n: int = 1, ks: Sequ
     kw = dict(backend=backend, seeds=seeds, size=size, timing=timing, compile_baseline=compile_baseline,
               timeout_s=timeout_s)
     samples: list[Sample] = []
+    answered = False
     try:
         for task in refs:
             if not task.functional:
@@ -162,6 +163,9 @@ def evaluate(model: str, tasks: Sequence[str | TaskRef], *, n: int = 1, ks: Sequ
             for i in range(n):
                 c = op.propose(Proposal(task=task, mode="translate", messages=tuple(msgs), stage="translate",
                                         variant=i))
+                if c.error and not answered:     # a model that cannot load is an error, not a score of 0
+                    raise ValueError(f"the model could not answer: {c.error}")
+                answered = True
                 try:
                     if c.error:
                         raise ExtractError(f"the operator failed: {c.error}")

@@ -154,6 +154,14 @@ def main() -> int:
         if not isolated and flags & CLONE_NEWNET:
             isolated = libc.unshare(CLONE_NEWPID) == 0
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    applied = ["pid-namespace" if isolated else "subreaper"]
+    if isolated and cfg.get("no_network", True) and os.path.exists("/proc/self/ns/net"):
+        applied.append("net-namespace" if os.readlink("/proc/self/ns/net") != cfg.get("host_netns") else "host-network")
+    if cfg.get("uid") is not None and os.geteuid() == 0:
+        applied.append(f"uid {cfg['uid']}")
+    applied.append("rlimits")
+    sys.stderr.write(json.dumps({"isolation": " + ".join(applied)}) + "\n")
+    sys.stderr.flush()
     child = os.fork()
     if child == 0:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -84,6 +84,13 @@ class RunResult:
         return [(m, t) for k, m, t in self.messages if k == kind]
 
 
+def _netns() -> str:
+    try:
+        return os.readlink("/proc/self/ns/net")
+    except OSError:
+        return ""
+
+
 def _world_reachable(path: Path) -> bool:
     """Can an unprivileged uid execute/read this path (every parent dir traversable)?"""
     try:
@@ -160,7 +167,7 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
             "env": clean_env(extra, home=str(tmp)), "cwd": str(tmp), "log": str(tmp / "worker.log"),
             "timeout_s": limits.startup_s + limits.timeout_s, "as_mb": limits.memory_mb if backend == "cpu" else None,
             "nproc": limits.nproc if uid is not None else None, "fsize_mb": limits.fsize_mb,
-            "uid": uid, "gid": uid, "pass_fds": [write_fd],
+            "uid": uid, "gid": uid, "pass_fds": [write_fd], "host_netns": _netns(),
         }
         t0 = time.monotonic()
         proc = subprocess.Popen(
@@ -177,10 +184,15 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
         reader.join(timeout=30)
         wall = time.monotonic() - t0
         log = _tail(tmp / "worker.log")
-        if sandbox_err:
-            log += "\n" + sandbox_err.decode("utf-8", "replace")[-2000:]
+        first, _, rest = sandbox_err.decode("utf-8", "replace").partition("\n")
+        try:
+            isolation = str(json.loads(first)["isolation"])
+        except (ValueError, KeyError, TypeError):
+            isolation, rest = "unknown", first + "\n" + rest
+        if rest.strip():
+            log += "\n" + rest[-2000:]
         return RunResult(exit_code=code, timed_out=code == 124, messages=messages, log_tail=log, wall_s=wall,
-                         wire_error=wire_error[0], isolation="uid+namespaces" if uid is not None else "namespaces",
+                         wire_error=wire_error[0], isolation=isolation,
                          times=times)
     finally:
         if write_fd >= 0:

@@ -72,3 +72,9 @@ def test_eval_cli_writes_model_index_into_the_card(tmp_path):
     write_model_card(model, license="apache-2.0")
     again = ModelCard.load(model / "README.md")
     assert again.data.license == "apache-2.0" and len(again.data.eval_results) == len(card.data.eval_results)
+
+
+def test_a_model_that_cannot_load_is_a_clear_error(tmp_path):
+    r = CliRunner().invoke(app, ["eval", f"local:{tmp_path / 'missing'}", "--tasks", "level1/gelu",
+                                 "--backend", "cpu"])
+    assert r.exit_code == 2 and "could not answer" in " ".join(r.output.split())
