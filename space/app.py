@@ -223,7 +223,8 @@ class SpaceApp:
                         kernel = gr.Code(language="cpp", label="Best verified kernel", lines=18, max_lines=40,
                                          interactive=False, buttons=["copy", "download"], elem_id="kernel-code")
                     with gr.Column(scale=2):
-                        chart = gr.Plot(label="Runtime: eager vs torch.compile vs kernel", elem_id="speedup-chart")
+                        chart = gr.Plot(label="Runtime: eager vs torch.compile vs kernel", show_label=False,
+                                        elem_id="speedup-chart")
                         with gr.Row():
                             verdict_file = gr.DownloadButton("Download verdict JSON", value=None)
                             save_btn = gr.Button("Save to archive", interactive=False, elem_id="save-btn")
@@ -245,7 +246,7 @@ class SpaceApp:
                 a_note = gr.Markdown()
                 with gr.Row():
                     a_stats = gr.Dataframe(headers=lb.STAT_COLUMNS, label="Per level", interactive=False)
-                    a_plot = gr.Plot(label="Verified speedups per level")
+                    a_plot = gr.Plot(label="Verified speedups per level", show_label=False)
                 a_board = gr.Dataframe(headers=lb.BOARD_COLUMNS, label="Leaderboard (click a row for details)",
                                        interactive=False, elem_id="leaderboard")
                 a_rows = gr.State(None)

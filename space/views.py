@@ -80,7 +80,7 @@ def speedup_figure(verdict: Verdict | None) -> Figure | None:
     ax.set_xticks(xs, [f"{name}\n{s.median_ms:.3g} ms" for name, s, _ in bars])
     parts = [f"{t.speedup_eager:.2f}x vs eager" if t.speedup_eager else "",
              f"{t.speedup_compile:.2f}x vs torch.compile" if t.speedup_compile else ""]
-    ax.set_title("kernel: " + ", ".join(p for p in parts if p) if any(parts) else "kernel runtime", fontsize=10)
+    ax.set_title("Runtime · kernel " + ", ".join(p for p in parts if p) if any(parts) else "Runtime", fontsize=10)
     ax.set_ylabel("runtime, ms (lower is better)")
     ax.set_xlabel(f"bar: median of {t.kernel.n} · black: IQR · dotted: min–max · {verdict.env.device} "
                   f"({verdict.env.backend})", fontsize=8)

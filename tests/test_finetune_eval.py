@@ -43,6 +43,7 @@ def test_evaluate_with_real_verdicts_per_level():
                    size="small", seeds=2, operator=op)
     assert [r.messages for r in op.requests[:1]] == [tuple(build_messages("translate", gelu, backend="cpu"))]
     l1, l2 = rep.levels
+    assert all(s.correct for s in rep.samples if s.task_id == arm.task_id), rep.samples
     assert (l1.name, l1.tasks, l1.samples) == ("level_1", 1, 2)
     assert l1.compile_rate == l1.correct_rate == 0.5
     assert l1.pass_at == {1: 0.5, 2: 1.0}

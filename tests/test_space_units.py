@@ -126,7 +126,7 @@ def test_chart_lineage_and_status_views():
     fig = views.speedup_figure(v)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["eager\n1 ms", "torch.compile\n0.8 ms", "kernel\n0.5 ms"]
-    assert ax.get_title() == "kernel: 2.00x vs eager, 1.60x vs torch.compile"
+    assert ax.get_title() == "Runtime · kernel 2.00x vs eager, 1.60x vs torch.compile"
     assert [round(p.get_height(), 3) for p in ax.patches] == [1.0, 0.8, 0.5]
     assert views.speedup_figure(_verdict(task, "incorrect", None)) is None
     a = Member(id="a", task_id=task.task_id, source="x", status="verified", stage="translate", speedup=1.0)
