@@ -109,6 +109,9 @@ def test_load_dataset_reads_the_local_store(tmp_path):
     got = sorted(k for split in dd.values() for k in table_keys(split.data.table))
     assert got == sorted(r.key() for r in rows)
     assert dd["level_2"].features == FEATURES
+    # the card also declares one config per split
+    one = datasets.load_dataset(str(store.path), "level_2", cache_dir=str(tmp_path / "cache"))
+    assert list(one) == ["level_2"] and one["level_2"].num_rows == dd["level_2"].num_rows
 
 
 def test_clear_errors(tmp_path):

@@ -3,6 +3,9 @@
 #include <torch/extension.h>
 #include <vector>
 
+// Below this much work a parallel region costs more than it saves (and is at the mercy of a busy machine).
+#define PARALLEL_MIN_WORK 65536  // tunable: 16384 65536 262144
+
 #define BM 64  // tunable: 32 64 128
 #define BN 128  // tunable: 64 128 256
 #define BK 128  // tunable: 64 128 256
@@ -21,7 +24,7 @@ torch::Tensor forward(torch::Tensor a, torch::Tensor b) {
     const float* B = b.data_ptr<float>();
     float* C = c.data_ptr<float>();
     const int64_t mb = (M + BM - 1) / BM, nb = (N + BN - 1) / BN;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (M * N * K >= PARALLEL_MIN_WORK)
     for (int64_t ib = 0; ib < mb; ++ib) {
         for (int64_t jb = 0; jb < nb; ++jb) {
             const int64_t i0 = ib * BM, j0 = jb * BN;

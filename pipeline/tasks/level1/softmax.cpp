@@ -3,6 +3,9 @@
 #include <cfloat>
 #include <cmath>
 
+// Below this much work a parallel region costs more than it saves (and is at the mercy of a busy machine).
+#define PARALLEL_MIN_WORK 65536  // tunable: 16384 65536 262144
+
 torch::Tensor forward(torch::Tensor x, int64_t dim) {
     TORCH_CHECK(x.device().is_cpu(), "softmax: x must be a CPU tensor");
     TORCH_CHECK(x.scalar_type() == torch::kFloat32, "softmax: x must be float32");
@@ -15,7 +18,7 @@ torch::Tensor forward(torch::Tensor x, int64_t dim) {
     const int64_t rows = x.numel() / cols;
     const float* xp = x.data_ptr<float>();
     float* yp = y.data_ptr<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * cols >= PARALLEL_MIN_WORK)
     for (int64_t r = 0; r < rows; ++r) {
         const float* row = xp + r * cols;
         float* out = yp + r * cols;

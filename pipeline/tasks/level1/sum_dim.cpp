@@ -3,6 +3,9 @@
 #include <torch/extension.h>
 #include <vector>
 
+// Below this much work a parallel region costs more than it saves (and is at the mercy of a busy machine).
+#define PARALLEL_MIN_WORK 65536  // tunable: 16384 65536 262144
+
 #define INNER_CHUNK 256  // tunable: 64 256 1024
 
 torch::Tensor forward(torch::Tensor x, int64_t dim) {
@@ -26,7 +29,7 @@ torch::Tensor forward(torch::Tensor x, int64_t dim) {
     const float* xp = x.data_ptr<float>();
     float* yp = y.data_ptr<float>();
     const int64_t chunks = (inner + INNER_CHUNK - 1) / INNER_CHUNK;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (outer * reduce * inner >= PARALLEL_MIN_WORK)
     for (int64_t o = 0; o < outer; ++o) {
         for (int64_t c = 0; c < chunks; ++c) {
             const int64_t i0 = c * INNER_CHUNK;

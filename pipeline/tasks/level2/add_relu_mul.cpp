@@ -2,6 +2,9 @@
 // iteration per row, so the column index needs no division.
 #include <torch/extension.h>
 
+// Below this much work a parallel region costs more than it saves (and is at the mercy of a busy machine).
+#define PARALLEL_MIN_WORK 65536  // tunable: 16384 65536 262144
+
 torch::Tensor forward(torch::Tensor a, torch::Tensor b, torch::Tensor weight) {
     TORCH_CHECK(a.device().is_cpu() && b.device().is_cpu() && weight.device().is_cpu(),
                 "add_relu_mul: tensors must be on the CPU");
@@ -19,7 +22,7 @@ torch::Tensor forward(torch::Tensor a, torch::Tensor b, torch::Tensor weight) {
     const float* bp = b.data_ptr<float>();
     const float* wp = weight.data_ptr<float>();
     float* yp = y.data_ptr<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * cols >= PARALLEL_MIN_WORK)
     for (int64_t r = 0; r < rows; ++r) {
         const float* ar = ap + r * cols;
         const float* br = bp + r * cols;

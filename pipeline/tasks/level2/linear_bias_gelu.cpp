@@ -5,6 +5,9 @@
 #include <cmath>
 #include <vector>
 
+// Below this much work a parallel region costs more than it saves (and is at the mercy of a busy machine).
+#define PARALLEL_MIN_WORK 65536  // tunable: 16384 65536 262144
+
 #define BM 16  // tunable: 8 16 32 64
 #define BN 16  // tunable: 8 16 32 64
 
@@ -29,7 +32,7 @@ torch::Tensor forward(torch::Tensor x, torch::Tensor weight, torch::Tensor bias)
     const float* B = bias.data_ptr<float>();
     float* Y = y.data_ptr<float>();
     const int64_t mb = (M + BM - 1) / BM, nb = (N + BN - 1) / BN;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (M * N * K >= PARALLEL_MIN_WORK)
     for (int64_t ib = 0; ib < mb; ++ib) {
         for (int64_t jb = 0; jb < nb; ++jb) {
             const int64_t i1 = std::min<int64_t>(M, (ib + 1) * BM), j1 = std::min<int64_t>(N, (jb + 1) * BN);
