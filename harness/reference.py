@@ -10,6 +10,7 @@ baselines measured in that run.
 from __future__ import annotations
 
 import ast
+import os
 import random
 import threading
 from dataclasses import dataclass, field
@@ -76,7 +77,10 @@ def resolve_size(size: str, backend: str) -> str:
 def timing_job(backend: str, *, repeats: int | None = None, warmup: int | None = None, compile_: bool) -> dict:
     if backend == "cuda":
         return {"warmup": warmup or 10, "repeats": repeats or 100, "flush_bytes": 256 << 20, "compile": compile_}
-    return {"warmup": warmup or 3, "repeats": repeats or 30, "flush_bytes": 32 << 20, "compile": compile_}
+    # CPU timings run with a fixed thread count (1 unless KE_CPU_TIMING_THREADS says otherwise), for eager,
+    # torch.compile and the kernel alike: oversubscribed OpenMP pools make ratios on shared machines noise.
+    return {"warmup": warmup or 3, "repeats": repeats or 30, "flush_bytes": 32 << 20, "compile": compile_,
+            "threads": max(1, int(os.environ.get("KE_CPU_TIMING_THREADS", "1")))}
 
 
 def _max_speedup(task: TaskRef) -> float | None:
@@ -156,7 +160,8 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
         sol_ms=sol, bytes_moved=bytes_moved,
         device_name=str(hello[0].get("device_name", backend)) if hello else backend,
         cuda_version=str(hello[0].get("cuda", "")) if hello else "",
-        timing_method="cuda-events+l2-flush+device-sync" if backend == "cuda" else "perf_counter_ns+cache-flush",
+        timing_method="cuda-events+l2-flush+device-sync" if backend == "cuda" else
+        f"perf_counter_ns+cache-flush, {job['timing']['threads'] if timing else '-'} thread(s)",
         max_speedup=_max_speedup(task),
         degenerate=degenerate({k: v.ref for k, v in cases.items()}, seed_ids),
     )

@@ -108,13 +108,34 @@ def can_drop_privileges() -> bool:
         _world_reachable(Path(torch.__file__))
 
 
+UID_SPAN = 4096
+_uid_files: dict[int, int] = {}
+
+
 def _alloc_uid() -> int:
+    """A sandbox uid no other run on this machine holds: exclusive across threads and processes (flock),
+    picked at random so that a uid is rarely reused right after its run."""
+    import fcntl
+    import random
+
+    lock_dir = Path("/run/kernel-evolve" if os.path.isdir("/run") else tempfile.gettempdir()) / "uids"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(lock_dir, 0o700)
+    start = random.randrange(UID_SPAN)
     with _uid_lock:
-        for i in range(4096):
-            uid = UID_BASE + i
-            if uid not in _uids_in_use:
-                _uids_in_use.add(uid)
-                return uid
+        for i in range(UID_SPAN):
+            uid = UID_BASE + (start + i) % UID_SPAN
+            if uid in _uids_in_use:
+                continue
+            fd = os.open(lock_dir / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            _uids_in_use.add(uid)
+            _uid_files[uid] = fd
+            return uid
     raise RuntimeError("no free sandbox uid")
 
 
@@ -122,6 +143,9 @@ def _free_uid(uid: int | None) -> None:
     if uid is not None:
         with _uid_lock:
             _uids_in_use.discard(uid)
+            fd = _uid_files.pop(uid, None)
+        if fd is not None:
+            os.close(fd)  # releases the flock
 
 
 def clean_env(extra: dict[str, str] | None = None, *, home: str) -> dict[str, str]:

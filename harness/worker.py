@@ -134,6 +134,8 @@ def stop_perturbing_malloc():
 def time_calls(fn, sets, job, device, snapshot_at=()):
     stop_perturbing_malloc()
     t = job["timing"]
+    if device == "cpu" and t.get("threads"):
+        torch.set_num_threads(int(t["threads"]))  # also the OpenMP team size for the candidate's own loops
     warmup, repeats = int(t["warmup"]), int(t["repeats"])
     flush = torch.empty(int(t["flush_bytes"]) // 4, dtype=torch.float32, device=device)
     # the same loop with nothing in it: the parent times it to learn this process's honest overhead per call
