@@ -61,70 +61,43 @@ def test_format_a_on_plain_task_is_refused_clearly() -> None:
                        load_task(HERE / "data" / "plain_relu6.py"))
 
 
-# (kernel, expected status, the check that must fail). Every one runs with static checks off too:
-# none of these may be stopped by the static filter alone.
-REFUSALS = [
-    ("empty.cpp", "incorrect", "case:"),
-    ("half_written.cpp", "incorrect", "case:"),
-    ("mutates_input.cpp", "incorrect", "inputs:"),
-    ("sleeps.cpp", "timeout", "runtime"),
-    ("segfault.cpp", "runtime_error", "runtime"),
-    ("exits.cpp", "runtime_error", "runtime"),
-    ("forges_stdout.cpp", None, None),
-    ("stale_after_first.cpp", "incorrect", "case:"),
-]
+# The issue's refusal list, each with the corpus candidate that proves it (tests/adversarial runs them all
+# through the harness with the static filter off, and checks status, failed check and leftovers).
+REFUSALS = {
+    "torch::empty returned with nothing written": ("stale_empty.cpp", "incorrect"),
+    "half the output written": ("stale_half.cpp", "incorrect"),
+    "input mutated": ("mutate_input.cpp", "incorrect"),
+    "sleeps past the timeout": ("hang_sleep.cpp", "timeout"),
+    "segfault": ("crash_segfault.cpp", "runtime_error"),
+    "exit(0)": ("forge_exit0_macro.cpp", "runtime_error"),
+    "fake 'verified' printed to stdout": ("forge_fd_spray_macro.cpp", "incorrect"),
+    "right for the first calls, stale afterwards": ("cache_lambda.cpp", "incorrect"),
+}
 
 
-@pytest.mark.parametrize("kernel,status,check", REFUSALS, ids=[r[0] for r in REFUSALS])
-def test_refusal_dynamic(kernel: str, status: str | None, check: str | None) -> None:
-    v = _verify("level1/relu", KERNELS / kernel, static_checks=False, timeout_s=20.0)
-    assert v.status != "verified"
-    if status is not None:
-        assert v.status == status, (v.error, v.checks)
-        assert any(c.outcome == "fail" and c.name.startswith(check) for c in v.checks), v.checks
-    else:  # forging on every descriptor: its garbage either breaks the channel or its real (empty) output fails
-        assert v.status in ("incorrect", "runtime_error")
+def test_issue_refusals_are_in_the_adversarial_corpus() -> None:
+    import tomllib
+
+    manifest = tomllib.loads((HERE / "adversarial" / "manifest.toml").read_text())["candidate"]
+    by_file = {Path(c["file"]).name: c for c in manifest if "cpu" in c["backends"]}
+    for what, (name, status) in REFUSALS.items():
+        assert name in by_file, what
+        assert status in by_file[name]["dynamic_status"] and "verified" not in by_file[name]["dynamic_status"], what
 
 
-def test_static_filter_rejects_plain_exit_before_running() -> None:
-    v = _verify("level1/relu", KERNELS / "exits.cpp")
+def test_static_filter_rejects_plain_exit_before_running(tmp_path: Path) -> None:
+    src = tmp_path / "exits.cpp"
+    src.write_text('#include <torch/extension.h>\n#include <cstdlib>\n'
+                   'torch::Tensor forward(torch::Tensor x) { exit(0); return x; }\n'
+                   'PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("forward", &forward); }\n')
+    v = _verify("level1/relu", src)
     assert v.status == "rejected" and v.checks[-1].name == "static"
     assert "build" not in v.seconds
 
 
-def test_setsid_grandchild_is_killed(tmp_path: Path) -> None:
-    import uuid
-
-    tag = "ke" + uuid.uuid4().hex[:10]  # the escaping grandchild renames itself, so we can find it
-    src = tmp_path / "escape.cpp"
-    src.write_text(r'''
-#include <torch/extension.h>
-#include <unistd.h>
-#include <time.h>
-#include <sys/prctl.h>
-torch::Tensor forward(torch::Tensor x) {
-  if (fork() == 0) { setsid(); if (fork() == 0) { prctl(PR_SET_NAME, "TAG", 0, 0, 0);
-      for (;;) { struct timespec t{0, 50000000}; nanosleep(&t, nullptr); } } _exit(0); }
-  struct timespec t{3600, 0}; nanosleep(&t, nullptr);
-  return x;
-}
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("forward", &forward); }
-'''.replace("TAG", tag))
-    v = _verify("level1/relu", src, static_checks=False, timeout_s=10.0)
-    assert v.status == "timeout"
-    alive = []
-    for p in Path("/proc").iterdir():
-        try:
-            if p.name.isdigit() and (p / "comm").read_text().strip() == tag:
-                alive.append(p.name)
-        except OSError:
-            pass
-    assert not alive, f"escaped processes still running: {alive}"
-
-
 def test_cli_verify_exit_codes(tmp_path: Path) -> None:
-    relu = known_good_kernel(load_task("level1/gelu"), "cpu") if known_good_kernel(load_task("level1/gelu"), "cpu") \
-        else None
+    gelu = known_good_kernel(load_task("level1/gelu"), "cpu")
+    assert gelu is not None
     cmd = [sys.executable, "-m", "pipeline.cli", "verify", "level1/relu", str(KERNELS / "half_written.cpp"),
            "--backend", "cpu", "--size", "small", "--no-timing", "--json", "--seeds", "1"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -133,9 +106,8 @@ def test_cli_verify_exit_codes(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "verify", "level1/nope", str(tmp_path / "x.cpp")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no task" in bad.stdout
-    if relu is not None:
-        ok = subprocess.run([sys.executable, "-m", "pipeline.cli", "verify", "level1/gelu", str(relu), "--backend",
-                             "cpu", "--size", "small", "--no-compile-baseline", "--seeds", "1"],
-                            capture_output=True, text=True, timeout=600)
-        assert ok.returncode == 0, ok.stdout + ok.stderr
-        assert "VERIFIED" in ok.stdout
+    ok = subprocess.run([sys.executable, "-m", "pipeline.cli", "verify", "level1/gelu", str(gelu), "--backend",
+                         "cpu", "--size", "small", "--no-compile-baseline", "--seeds", "1"],
+                        capture_output=True, text=True, timeout=600)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "VERIFIED" in ok.stdout
