@@ -140,12 +140,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     bf16 = a.device == "cuda" and torch.cuda.is_bf16_supported()
     mode, why = "plain", "forced with --plain"
     if not a.plain:
-        try:
-            import datasets  # noqa: F401
-            import trl  # noqa: F401
+        import importlib.util
+
+        missing = [m for m in ("trl", "datasets") if importlib.util.find_spec(m) is None]
+        if missing:
+            why = f"{', '.join(missing)} not installed: plain transformers+peft loop (no Trainer overhead)"
+        else:
             mode, why = "trl", "trl.SFTTrainer"
-        except ImportError as e:
-            why = f"{e.name} is not installed: plain transformers+peft loop (no Trainer overhead)"
     if a.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     res = (run_trl if mode == "trl" else run_plain)(a, a.device, bf16)

@@ -179,7 +179,6 @@ def train_sft(settings: SFTSettings, dataset: Any, *, callbacks: list | None = N
     """Train on `dataset["train"]` (evaluate on `dataset["eval"]`), save the result in `settings.output_dir`."""
     trainer = make_trainer(settings, dataset, callbacks=callbacks)
     tok = trainer.processing_class
-    train = dataset["train"]
     evald = dataset["eval"] if "eval" in dataset else None
     has_eval = trainer.eval_dataset is not None
     kept = len(trainer.train_dataset)

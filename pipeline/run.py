@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from harness.task import load_task, parse_task_source
-from harness.types import TaskRef, Verdict
+from harness.types import TaskRef, Verdict, sha256_text
 from pipeline.innovation import stepping_stones
 from pipeline.population import Member, Population
 from pipeline.progress import Progress
@@ -241,9 +241,11 @@ class Run:
         rows = []
         for m in todo:
             task = self.task(m.task_id)
+            # in the archive a parent is named by its kernel's sha256, the one id every row carries
+            parent = self.population.members.get(m.parent_ids[0]) if m.parent_ids else None
             rows.append(row_from_verdict(Verdict.from_json(m.verdict_json), task=task, kernel_code=m.source,
                                          functional_code=self.functional.get(m.task_id, ""),
-                                         parent_id=m.parent_ids[0] if m.parent_ids else None,
+                                         parent_id=sha256_text(parent.source) if parent and parent.source else None,
                                          generation=m.generation, operator=self.config.operator,
                                          model=m.model, run_id=self.config.run_id))
         n_ok = sum(m.verified for m in todo)

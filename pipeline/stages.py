@@ -167,24 +167,26 @@ def translate(ctx: Context, task: TaskRef, population: Population,
 
     A resumed run continues from its last recorded attempt (and that attempt's feedback).
     """
-    previous, feedback = "", ""
+    previous, feedback, previous_id = "", "", ""
     prior = [m for m in population.of_task(task.task_id) if m.stage == "translate"]
     if prior:
         previous, feedback = prior[-1].source, summarize_verdict(Verdict.from_json(prior[-1].verdict_json))
+        previous_id = prior[-1].id
     for attempt in range(len(prior), ctx.repairs + 1):
         msgs = build_messages("translate", task, backend=ctx.backend, previous=previous, feedback=feedback,
                               inspirations=inspirations)
+        # a repair's parent is the failed attempt it repairs: that lineage is what repair examples train on
         p = Proposal(task=task, mode="translate" if attempt == 0 else "repair", messages=tuple(msgs),
-                     stage="translate", attempt=attempt)
+                     stage="translate", attempt=attempt, parent_ids=(previous_id,) if previous_id else ())
         c = call(ctx, p)
         got = judge_many(ctx, population, [(p, c)], dedup=False)
         if not got:
-            feedback, previous = f"The operator failed: {c.error}", ""
+            feedback, previous, previous_id = f"The operator failed: {c.error}", "", ""
             continue
         m = got[0][1]
         if m.verified:
             return m
-        previous = m.source
+        previous, previous_id = m.source, m.id
         feedback = summarize_verdict(Verdict.from_json(m.verdict_json))
     return None
 

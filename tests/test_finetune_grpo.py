@@ -49,14 +49,15 @@ def test_reward_scale():
 
 
 def test_harness_reward_judges_completions_in_the_isolated_runner():
-    rw = HarnessReward(RewardConfig(backend="cpu", size="small"))
+    # timing off: a shared CPU makes the harness's eager-vs-kernel timing noisy; score() covers speedups
+    rw = HarnessReward(RewardConfig(backend="cpu", size="small", timing=False))
     evil = KNOWN_GOOD.replace("#include <torch/extension.h>",
                               "#include <torch/extension.h>\n#include <cstdlib>\nstatic int once = std::system(\"true\");")
     comps = [[{"role": "assistant", "content": f"Here it is:\n```cpp\n{KNOWN_GOOD}```"}],
              [{"role": "assistant", "content": "I cannot write kernels."}],
              [{"role": "assistant", "content": f"```cpp\n{evil}```"}]]
     rewards = rw([None] * 3, comps, [GELU.task_id] * 3, [GELU.source] * 3)
-    assert rw.verdicts[0].status == "verified" and rewards[0] >= 0.5
+    assert rw.verdicts[0].status == "verified" and rewards[0] == 1.0
     assert rw.verdicts[1] is None and rewards[1] == 0.0                 # nothing to judge, nothing compiled
     assert rw.verdicts[2].status == "rejected" and rewards[2] == -1.0
     assert not any(c.name == "compile" for c in rw.verdicts[2].checks)  # refused before any build

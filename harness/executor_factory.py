@@ -1,0 +1,41 @@
+"""Choosing an executor by name: `make_executor("local" | "ray", **options)`.
+
+"local" judges on this machine: on the CUDA backend with GPUs visible, one
+measuring worker per GPU (`GpuPoolExecutor`); otherwise a thread pool of
+`workers` sandboxed runs (`LocalExecutor`). "ray" submits to a Ray cluster
+(`RayExecutor`, optional dependency). Unknown names and options get a clear
+`ValueError`, never a traceback from deep inside.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(kind: str = "local", *, backend: str = "auto", workers: int = 2, **kw: Any) -> Any:
+    """An `Executor` of the named kind. Options for "ray": see `harness.ray_executor.RayExecutor`."""
+    if kind == "local":
+        from harness.executor import LocalExecutor
+        from harness.gpu_pool import GpuPoolExecutor, visible_devices
+        from harness.reference import resolve_backend
+
+        devices = kw.pop("devices", None)
+        if kw:
+            raise ValueError(f"unknown option(s) for the local executor: {', '.join(sorted(kw))}")
+        if resolve_backend(backend) == "cuda":
+            devs = visible_devices() if devices is None else list(devices)
+            if devs:
+                return GpuPoolExecutor(devs, build_workers=workers)
+        return LocalExecutor(max_workers=workers)
+    if kind == "ray":
+        from harness.ray_executor import RayExecutor
+
+        try:
+            return RayExecutor(**kw)
+        except TypeError as e:
+            raise ValueError(f"bad option for the ray executor: {e}") from None
+    raise ValueError(f"unknown executor {kind!r}: use one of {', '.join(EXECUTORS)}")
+
+
+__all__ = ["make_executor", "EXECUTORS"]

@@ -1,0 +1,150 @@
+"""Several GPUs on one machine: which devices exist, and one measuring worker per device.
+
+`visible_devices()` lists the GPUs this process may use, as the strings that go
+into a child's `CUDA_VISIBLE_DEVICES` (so "2,3" in the parent gives children
+"2" and "3"; UUIDs and MIG ids pass through unchanged). `GpuPool` hands out one
+device at a time per holder. `GpuPoolExecutor` implements the `Executor` seam:
+each candidate is first built on a CPU thread (builds are shared through the
+content-addressed cache, so any device can use any build), then waits for a
+free device and is verified with `device_index=` set, so exactly one
+measuring worker runs per visible GPU and the GPU never waits for a compiler.
+
+`verify(..., device_index=i)` must run the candidate and its reference with
+`child_env(i)` added to their environment (`CUDA_VISIBLE_DEVICES` of that one
+device). Tests simulate GPUs by passing `devices=[...]` and a `verify_fn`.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import queue
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+from harness.types import Candidate, Verdict
+
+VerifyFn = Callable[..., Verdict]
+
+
+def visible_devices() -> list[str]:
+    """The GPUs this process may use, as `CUDA_VISIBLE_DEVICES` entries for a child process ([] without CUDA)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        # CUDA stops at the first empty or invalid entry; an empty variable hides every device.
+        out: list[str] = []
+        for item in env.split(","):
+            item = item.strip()
+            if not item or (item.startswith("-") and item[1:].isdigit()):
+                break
+            out.append(item)
+        return out
+    import torch
+
+    try:
+        n = torch.cuda.device_count()
+    except Exception:  # noqa: BLE001 - a broken driver means no usable device, not a crash
+        n = 0
+    return [str(i) for i in range(n)]
+
+
+def child_env(device_index: int, devices: Sequence[str] | None = None) -> dict[str, str]:
+    """The environment a runner needs to see only device `device_index` of `devices` (default: visible ones)."""
+    devs = list(devices) if devices is not None else visible_devices()
+    if not 0 <= device_index < len(devs):
+        raise ValueError(f"device_index {device_index} is out of range: {len(devs)} GPU(s) visible "
+                         f"({', '.join(devs) or 'none'})")
+    return {"CUDA_VISIBLE_DEVICES": devs[device_index]}
+
+
+class GpuPool:
+    """Hands out device indices, one holder per device at a time (a blocking checkout)."""
+
+    def __init__(self, devices: Sequence[str]):
+        if not devices:
+            raise ValueError("GpuPool needs at least one device; with no GPU use LocalExecutor (backend cpu)")
+        self.devices = list(devices)
+        self._free: "queue.Queue[int]" = queue.Queue()
+        for i in range(len(self.devices)):
+            self._free.put(i)
+
+    def __len__(self) -> int:
+        return len(self.devices)
+
+    @contextmanager
+    def acquire(self) -> Iterator[int]:
+        i = self._free.get()
+        try:
+            yield i
+        finally:
+            self._free.put(i)
+
+
+def accepts_device_index(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "device_index" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _prebuild(candidate: Candidate, verify_kw: dict[str, Any]) -> None:
+    """Compile a format-A candidate into the shared cache without holding a GPU (verify then hits the cache)."""
+    if candidate.format != "A":
+        return
+    from harness import static
+    from harness.build import build
+    from harness.reference import resolve_backend
+
+    backend = resolve_backend(verify_kw.get("backend", "auto"))
+    if verify_kw.get("static_checks", True) and \
+            static.static_check(candidate.source, format="A", backend=backend).rejected:
+        return  # verify refuses it before building; don't spend a compile on it
+    build(candidate.source, backend=backend)
+
+
+class GpuPoolExecutor:
+    """Executor with one measuring worker per GPU; builds run beforehand on `build_workers` CPU threads."""
+
+    def __init__(self, devices: Sequence[str] | None = None, *, build_workers: int = 2,
+                 verify_fn: VerifyFn | None = None, prebuild: bool = True):
+        if verify_fn is None:
+            from harness.verify import verify as verify_fn
+        self.pool = GpuPool(visible_devices() if devices is None else devices)
+        self._verify = verify_fn
+        if len(self.pool) > 1 and not accepts_device_index(verify_fn):
+            raise RuntimeError(
+                f"{len(self.pool)} GPUs are visible but this harness's verify() has no `device_index` argument, so "
+                "every run would land on the first GPU. Use one GPU (CUDA_VISIBLE_DEVICES=0) or update the harness.")
+        self._prebuild = prebuild
+        self._threads = ThreadPoolExecutor(max_workers=len(self.pool) + max(1, build_workers),
+                                           thread_name_prefix="ke-gpu")
+        self._lock = threading.Lock()
+        self.runs_per_device = [0] * len(self.pool)
+
+    def _job(self, candidate: Candidate, verify_kw: dict[str, Any]) -> Verdict:
+        if self._prebuild:
+            _prebuild(candidate, verify_kw)
+        with self.pool.acquire() as i:
+            with self._lock:
+                self.runs_per_device[i] += 1
+            kw = dict(verify_kw)
+            if len(self.pool) > 1 or accepts_device_index(self._verify):
+                kw["device_index"] = i
+            return self._verify(candidate, **kw)
+
+    def submit(self, candidate: Candidate, **verify_kw: Any) -> "Future[Verdict]":
+        return self._threads.submit(self._job, candidate, verify_kw)
+
+    def shutdown(self) -> None:
+        self._threads.shutdown(wait=True)
+
+    def __enter__(self) -> "GpuPoolExecutor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+__all__ = ["visible_devices", "child_env", "GpuPool", "GpuPoolExecutor", "accepts_device_index"]
