@@ -8,6 +8,7 @@ measuring worker per GPU (`GpuPoolExecutor`); otherwise a thread pool of
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 EXECUTORS = ("local", "ray")
@@ -17,14 +18,20 @@ def make_executor(kind: str = "local", *, backend: str = "auto", workers: int = 
     """An `Executor` of the named kind. Options for "ray": see `harness.ray_executor.RayExecutor`."""
     if kind == "local":
         from harness.executor import LocalExecutor
-        from harness.gpu_pool import GpuPoolExecutor, visible_devices
+        from harness.gpu_pool import GpuPoolExecutor, accepts_device_index, visible_devices
         from harness.reference import resolve_backend
+        from harness.verify import verify
 
         devices = kw.pop("devices", None)
         if kw:
             raise ValueError(f"unknown option(s) for the local executor: {', '.join(sorted(kw))}")
         if resolve_backend(backend) == "cuda":
             devs = visible_devices() if devices is None else list(devices)
+            if len(devs) > 1 and not accepts_device_index(verify):
+                warnings.warn(f"{len(devs)} GPUs are visible but this harness's verify() cannot place a run on "
+                              f"one of them (no device_index argument): measuring on GPU {devs[0]} only",
+                              RuntimeWarning, stacklevel=2)
+                devs = devs[:1]
             if devs:
                 return GpuPoolExecutor(devs, build_workers=workers)
         return LocalExecutor(max_workers=workers)

@@ -65,6 +65,14 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
+def device_env(device_index: int | None) -> dict[str, str]:
+    """The environment that pins a runner to one GPU (several-GPU machines: one measuring worker per GPU)."""
+    if device_index is None:
+        return {}
+    from harness.gpu_pool import child_env
+    return child_env(device_index)
+
+
 def resolve_size(size: str, backend: str) -> str:
     """"auto" is the task's full size on CUDA and its SMALL overrides on the CPU backend."""
     if size == "auto":
@@ -98,15 +106,15 @@ def _max_speedup(task: TaskRef) -> float | None:
 
 
 def get_reference(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool, compile_baseline: bool,
-                  timeout_s: float = 600.0) -> Reference:
-    key = (task.sha256, backend, seeds, size, timing, compile_baseline and timing)
+                  timeout_s: float = 600.0, device_index: int | None = None) -> Reference:
+    key = (task.sha256, backend, device_index, seeds, size, timing, compile_baseline and timing)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
         if key in _cache:
             return _cache[key]
         ref = _compute(task, backend=backend, seeds=seeds, size=size, timing=timing,
-                       compile_baseline=compile_baseline, timeout_s=timeout_s)
+                       compile_baseline=compile_baseline, timeout_s=timeout_s, device_index=device_index)
         if not ref.error:
             _cache[key] = ref
         return ref
@@ -118,7 +126,7 @@ def clear_cache() -> None:
 
 
 def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool, compile_baseline: bool,
-             timeout_s: float) -> Reference:
+             timeout_s: float, device_index: int | None = None) -> Reference:
     rng = random.SystemRandom()
     seed_list = sorted(rng.sample(range(1, 2**31 - 1), k=max(1, seeds)))
     init_seed = rng.randrange(1, 2**31 - 1)
@@ -126,7 +134,7 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
            "device": backend}
     if timing:
         job["timing"] = timing_job(backend, compile_=compile_baseline)
-    res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend,
+    res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend, env=device_env(device_index),
                   files={"task.py": task.source})
     base = dict(seeds=seed_list, init_seed=init_seed)
     err = res.first("error")

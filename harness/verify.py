@@ -18,7 +18,7 @@ import torch
 from harness import compare as cmp
 from harness import static
 from harness.build import build
-from harness.reference import Reference, get_reference, resolve_backend, resolve_size, timing_job
+from harness.reference import Reference, device_env, get_reference, resolve_backend, resolve_size, timing_job
 from harness.runner import Limits, RunResult, run_job
 from harness.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
 from harness.types import Candidate, Check, Env, Timing, Verdict
@@ -67,11 +67,12 @@ def _env(ref: Reference | None, backend: str, arch: str = "") -> Env:
 
 def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size: str = "auto",
            timing: bool = True, compile_baseline: bool = True, timeout_s: float = 120.0,
-           repeats: int | None = None, warmup: int | None = None, static_checks: bool = True) -> Verdict:
+           repeats: int | None = None, warmup: int | None = None, static_checks: bool = True,
+           device_index: int | None = None) -> Verdict:
     """Judge one candidate. Never raises for anything the candidate or the task does.
 
     `static_checks=False` runs the dynamic checks alone; tests use it to prove that no exploit is
-    stopped by the static filter only.
+    stopped by the static filter only. `device_index` pins the runs to one visible GPU.
     """
     backend = resolve_backend(backend)
     size = resolve_size(size, backend)
@@ -117,7 +118,7 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
         return done()
 
     t1 = time.monotonic()
-    ref = get_reference(candidate.task, backend=backend, seeds=seeds, size=size,
+    ref = get_reference(candidate.task, backend=backend, seeds=seeds, size=size, device_index=device_index,
                         timing=timing, compile_baseline=compile_baseline, timeout_s=max(timeout_s, 600.0))
     secs["reference"] = time.monotonic() - t1
     if ref.error:
@@ -130,11 +131,12 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
         job["timing"] = timing_job(backend, repeats=repeats, warmup=warmup, compile_=False)
     limits = Limits(timeout_s=timeout_s, startup_s=600.0 if candidate.format == "B" else 120.0)
     t1 = time.monotonic()
-    lock = _timing_locks.setdefault(backend, threading.Lock()) if timing and backend == "cuda" else None
+    lock = _timing_locks.setdefault(f"{backend}:{device_index}", threading.Lock()) \
+        if timing and backend == "cuda" else None
     if lock:
         lock.acquire()
     try:
-        res = run_job(job, limits=limits, backend=backend, files=files, copies=copies)
+        res = run_job(job, limits=limits, backend=backend, files=files, copies=copies, env=device_env(device_index))
     finally:
         if lock:
             lock.release()

@@ -71,7 +71,7 @@ def _register() -> None:
     import importlib
 
     for mod, attr, name in (("hub.cli", "app", "archive"), ("finetune.cli", "app", "finetune"),
-                            ("harness.bench_cli", "app", "bench")):
+                            ("pipeline.bench_cli", "app", "bench")):
         try:
             sub = getattr(importlib.import_module(mod), attr)
         except ImportError as e:

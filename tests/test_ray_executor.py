@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from harness.candidate import load_candidate  # noqa: E402
 from harness.executor_factory import make_executor  # noqa: E402
 from harness.ray_executor import RayExecutor  # noqa: E402
 from harness.task import known_good_kernel, load_task  # noqa: E402
+from harness.verify import verify  # noqa: E402
 
 HERE = Path(__file__).parent
 FAST = dict(backend="cpu", size="small", compile_baseline=False, timeout_s=60.0, repeats=5, warmup=1, seeds=2)
@@ -45,6 +47,11 @@ def test_ray_verdicts_come_back_right(cluster) -> None:
     assert v_bad.status == "incorrect", (v_bad.error, v_bad.checks)
     assert v_bad.kernel_sha256 == bad.sha256
     assert any(c.name.startswith("case:") and c.outcome == "fail" for c in v_bad.checks)
+
+    # the Ray worker's sandbox is as strong as a local run's (same namespaces, privilege drop and limits)
+    local = verify(bad, **dict(FAST, timing=False))
+    iso = [re.sub(r"\d+", "N", c.reason) for v in (v_bad, local) for c in v.checks if c.name == "isolation"]
+    assert len(iso) == 2 and iso[0] == iso[1], iso
 
 
 def test_ray_task_errors_reach_the_future(cluster) -> None:
