@@ -11,7 +11,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # One shared build cache for the whole session (and its subprocesses), unless the caller chose one.
     if not os.environ.get("KERNEL_EVOLVE_CACHE"):
         os.environ["KERNEL_EVOLVE_CACHE"] = tempfile.mkdtemp(prefix="ke-test-cache-")
-    os.environ.setdefault("KERNEL_EVOLVE_ARCHIVE", tempfile.mkdtemp(prefix="ke-test-archive-"))
+    # the default archive is per process: xdist workers must not commit into one git repo at once
+    if os.environ.get("PYTEST_XDIST_WORKER") or not os.environ.get("KERNEL_EVOLVE_ARCHIVE"):
+        os.environ["KERNEL_EVOLVE_ARCHIVE"] = tempfile.mkdtemp(prefix="ke-test-archive-")
     os.environ.pop("HF_TOKEN", None)
 
 

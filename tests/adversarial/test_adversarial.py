@@ -35,18 +35,36 @@ def _task(spec: str):
     return load_task(spec if spec.startswith("level") else HERE / spec)
 
 
-def _workers() -> set[int]:
+def _workers(uid: int | None = None) -> set[int]:
+    """Live runner processes: those of one sandbox uid, or (no uid drop) any worker.py of a run."""
     found = set()
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue
         try:
+            if uid is not None:
+                status = (p / "status").read_text()
+                uids = next(ln for ln in status.splitlines() if ln.startswith("Uid:")).split()[1:]
+                if str(uid) in uids:
+                    found.add(int(p.name))
+                continue
             cmd = (p / "cmdline").read_bytes()
-        except OSError:
+        except (OSError, StopIteration):
             continue
         if b"harness/worker.py" in cmd and b"ke-run-" in cmd:
             found.add(int(p.name))
     return found
+
+
+def _run_uid(verdict) -> int | None:
+    """The per-run sandbox uid, from the verdict's isolation check (uids are exclusive while a run holds one)."""
+    import re
+
+    for c in verdict.checks:
+        m = re.search(r"\buid (\d+)", c.reason) if c.name == "isolation" else None
+        if m:
+            return int(m.group(1))
+    return None
 
 
 def _markers() -> list[Path]:
@@ -98,10 +116,12 @@ def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch) -> Non
     if "no_survivors" in post:
         import time
 
+        uid = _run_uid(v)
+        left = (lambda: _workers(uid)) if uid is not None else (lambda: _workers() - before)
         deadline = time.monotonic() + 5  # killed processes may take a moment to be reaped
-        while (_workers() - before) and time.monotonic() < deadline:
+        while left() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not (_workers() - before), f"{entry['file']}: processes of the candidate survived"
+        assert not left(), f"{entry['file']}: processes of the candidate survived"
     if "canary_absent" in post:
         assert canary not in v.to_json(), f"{entry['file']}: the parent's HF_TOKEN reached the verdict"
     if "no_marker_files" in post and "privilege_drop" not in unmet:
