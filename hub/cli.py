@@ -21,8 +21,8 @@ from hub.store import ArchiveStore, default_archive_path, open_store
 
 app = typer.Typer(help="The kernel archive: a versioned dataset repo, local (git) or on the Hub.",
                   no_args_is_help=True, add_completion=False)
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # paths and ids stay on one line, whatever the terminal width
+err = Console(stderr=True, soft_wrap=True)
 
 ArchiveOpt = typer.Option(None, "--archive", "-a", help="Archive path or hf://owner/name "
                           "(default: $KERNEL_EVOLVE_ARCHIVE or ~/.cache/kernel-evolve/archive).")

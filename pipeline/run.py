@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from harness.reference import resolve_backend
 from harness.task import load_task, parse_task_source
 from harness.types import TaskRef, Verdict, sha256_text
 from pipeline.innovation import stepping_stones
@@ -95,15 +96,6 @@ class RunSummary:
     commits: tuple[str, ...]
 
 
-def resolve_backend(backend: str) -> str:
-    if backend == "auto":
-        import torch
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if backend not in ("cpu", "cuda"):
-        raise ValueError(f"unknown backend {backend!r}: use auto, cpu or cuda")
-    return backend
-
-
 def _repair_tail(path: Path) -> None:
     """Cut a last line that kill -9 left without its newline, so the next append starts clean."""
     if not path.is_file():
@@ -114,15 +106,18 @@ def _repair_tail(path: Path) -> None:
             f.truncate(data.rfind(b"\n") + 1)
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    _repair_tail(path)
+def read_jsonl(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """The complete lines of a run's JSONL file. `repair` (the run's owner only) also cuts a line kill -9 left
+    half-written; a reader beside a live run leaves the file alone and skips a line being written."""
+    if repair:
+        _repair_tail(path)
     if not path.is_file():
         return []
     out = []
     for line in path.read_text().splitlines():
         try:
             out.append(json.loads(line))
-        except json.JSONDecodeError:   # a line cut by kill -9
+        except json.JSONDecodeError:   # a line cut by kill -9, or one being written right now
             continue
     return out
 
@@ -172,7 +167,7 @@ class Run:
 
     # ---- persistence -------------------------------------------------------------------------
     def _replay(self) -> None:
-        for d in _read_jsonl(self.dir / "members.jsonl"):
+        for d in read_jsonl(self.dir / "members.jsonl", repair=True):
             m = Member.from_dict(d)
             self.population.add(m)
             self.progress.member(m.task_id, m.status, m.speedup, m.id, m.stage)
@@ -181,7 +176,7 @@ class Run:
         p = self.dir / "archived.txt"
         _repair_tail(p)
         self.archived = set(p.read_text().split()) if p.is_file() else set()
-        self.events = _read_jsonl(self.dir / "events.jsonl")
+        self.events = read_jsonl(self.dir / "events.jsonl", repair=True)
         for e in self.events:
             if e.get("event") == "call":
                 self.progress.call(e.get("tokens", 0), e.get("cost_usd", 0.0), e.get("llm", False))

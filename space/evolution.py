@@ -11,7 +11,6 @@ proposals, so the loop winds down instead of running on unobserved.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any, Iterator, Sequence
 
 from pipeline.population import Member
 from pipeline.proposal import Completion, Proposal
+from pipeline.run import read_jsonl
 
 
 @dataclass(frozen=True)
@@ -92,18 +92,6 @@ class _Cancellable:
         return self.inner.propose(request)
 
 
-def _lines(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:    # a line being written right now
-            continue
-    return out
-
-
 def _event_line(e: dict[str, Any]) -> str | None:
     kind = e.get("event")
     if kind == "seed":
@@ -156,8 +144,8 @@ def evolve(spec: str, settings: RunSettings, *, run_dir: str | Path, store: Stag
     try:
         while True:
             alive = worker.is_alive()
-            members = tuple(Member.from_dict(d) for d in _lines(Path(run_dir) / "members.jsonl"))
-            log = tuple(ln for ln in map(_event_line, _lines(Path(run_dir) / "events.jsonl")) if ln)
+            members = tuple(Member.from_dict(d) for d in read_jsonl(Path(run_dir) / "members.jsonl"))
+            log = tuple(ln for ln in map(_event_line, read_jsonl(Path(run_dir) / "events.jsonl")) if ln)
             line = run.progress.tasks.get(task_id)
             stage, gen = (line.stage, line.generation) if line else ("starting", 0)
             key = (len(members), len(log), stage, gen, alive)
