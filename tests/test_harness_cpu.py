@@ -111,3 +111,13 @@ def test_cli_verify_exit_codes(tmp_path: Path) -> None:
                         capture_output=True, text=True, timeout=600)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "VERIFIED" in ok.stdout
+
+
+def test_torch_compile_baseline_is_timed_in_the_same_run() -> None:
+    task = load_task("level1/gelu")
+    v = _verify("level1/gelu", known_good_kernel(task, "cpu"), compile_baseline=True, timeout_s=120.0)
+    assert v.status == "verified", (v.error, v.checks)
+    t = v.timing
+    assert t is not None and t.compiled is not None and t.compiled.n > 0 and t.eager is not None
+    assert t.speedup_compile == pytest.approx(t.compiled.median_ms / t.kernel.median_ms)
+    assert t.speedup_eager == pytest.approx(t.eager.median_ms / t.kernel.median_ms)
