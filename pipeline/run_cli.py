@@ -25,6 +25,9 @@ def _execute(run_factory) -> None:
         _fail(str(e))
         return
     typer.echo(f"run directory: {summary.run_dir}")
+    where = getattr(run.store, "path", None) or getattr(run.store, "repo_id", None)
+    if where:
+        typer.echo(f"archive: {where}")
     typer.echo(f"stopped: {summary.stop_reason}")
     for tid, (mid, speed) in summary.best.items():
         typer.echo(f"{tid}: " + (f"best {speed:.3f}x (member {mid})" if mid and speed else

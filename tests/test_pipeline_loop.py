@@ -148,6 +148,7 @@ def test_quickstart_cli_offline_ends_with_a_verified_kernel_in_a_local_archive_c
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "level1/gelu: best" in r.output and "archive commits:" in r.output
+    assert f"archive: {archive.resolve()}" in r.output
     rows = archive_rows(archive)
     assert rows and all(r_["status"] == "verified" for r_ in rows)
     assert "| level1/gelu |" in (run_dir / "summary.md").read_text()
