@@ -124,6 +124,13 @@ def poison(specs, device):
     del junk
 
 
+def _nbytes(shape, dtype):
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n * torch.empty((), dtype=wire.DTYPES[dtype]).element_size()
+
+
 def stop_perturbing_malloc():
     """Correctness runs fill fresh heap memory (MALLOC_PERTURB_); timing runs should not pay for that."""
     if os.environ.get("MALLOC_PERTURB_"):
@@ -287,7 +294,9 @@ def role_candidate(job):
         if job.get("timing"):
             rng = random.SystemRandom()
             reps = int(job["timing"]["repeats"])
-            snap_at = set(rng.sample(range(reps), k=min(3, reps)))
+            # at least 3 timed outputs come back for checking; small outputs all of them (up to 256 MB in all)
+            out_bytes = max(1, sum(_nbytes(shape, dt) for shape, dt in specs.get(all_cases[0][0], [])))
+            snap_at = set(rng.sample(range(reps), k=min(reps, max(3, (256 << 20) // out_bytes))))
             samples, snaps = time_calls(call, sets, job, device, snapshot_at=snap_at)
             tensors = {}
             meta = []
