@@ -19,6 +19,7 @@ import torch
 
 from harness.compare import degenerate
 from harness.runner import Limits, run_job
+from harness.task import _literal
 from harness.timing import stats
 from harness.types import Stats, TaskRef
 
@@ -92,17 +93,12 @@ def timing_job(backend: str, *, repeats: int | None = None, warmup: int | None =
 
 
 def _max_speedup(task: TaskRef) -> float | None:
+    """The task's stated MAX_SPEEDUP (module-level literal), if any."""
     try:
-        tree = ast.parse(task.source)
+        value = _literal(ast.parse(task.source), "MAX_SPEEDUP")
     except SyntaxError:
         return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "MAX_SPEEDUP" for t in node.targets):
-            try:
-                return float(ast.literal_eval(node.value))
-            except (ValueError, TypeError):
-                return None
-    return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def get_reference(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool, compile_baseline: bool,
