@@ -3,6 +3,7 @@
 Usage (on a CUDA machine, from the repo root):
     python3 scripts/gpu_session.py known-good [--size default] [--out DIR]
     python3 scripts/gpu_session.py refusals [--out DIR]
+    python3 scripts/gpu_session.py all [--seeds N]   # also prebuilds the adversarial corpus's .cu files
 Prints a short table last and writes the full verdicts as JSON under --out.
 Needs only torch + ninja (the harness's own dependencies).
 """
@@ -37,9 +38,9 @@ REFUSALS = {  # kernel -> (task, expected status)
 COLD: dict[str, float] = {}
 
 
-def prebuild(sources: list[str]) -> dict[str, float]:
+def prebuild(sources: list[str], workers: int = 8) -> dict[str, float]:
     """Builds in parallel (as the pipeline does); returns the first (cold) build's seconds per source."""
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         res = list(pool.map(lambda s: build(s, backend="cuda"), sources))
     for s, r in zip(sources, res):
         COLD.setdefault(s, r.seconds)
@@ -101,7 +102,9 @@ def main() -> None:
         kdir = ROOT / "tests" / "kernels" / "cuda"
         kg = [known_good_kernel(load_task(t), "cuda") for t in builtin_tasks()]
         t0 = time.monotonic()
-        prebuild([p.read_text() for p in kg if p] + [(kdir / k).read_text() for k in REFUSALS])
+        adv = sorted((ROOT / "tests" / "adversarial").glob("*/*.cu"))
+        prebuild([p.read_text() for p in kg if p] + [(kdir / k).read_text() for k in REFUSALS]
+                 + [p.read_text() for p in adv], workers=min(16, os.cpu_count() or 8))
         print(f"prebuilt all in {time.monotonic() - t0:.0f} s", flush=True)
         for what, fn in (("refusals", refusals), ("known-good", known_good)):
             rows = fn(args)
