@@ -147,16 +147,19 @@ def main() -> int:
     cfg = json.loads(sys.argv[1])
     me = os.getpid()
     libc = _libc()
-    isolated = False
-    if os.geteuid() == 0 and cfg.get("namespaces", True):
-        flags = CLONE_NEWPID | (CLONE_NEWNET if cfg.get("no_network", True) else 0)
-        isolated = libc.unshare(flags) == 0
-        if not isolated and flags & CLONE_NEWNET:
+    isolated = net = False
+    if os.geteuid() == 0:
+        # each namespace on its own: some hosts' GPU drivers fail under a PID namespace (runner.py probes that)
+        if cfg.get("net_namespace", True):
+            net = libc.unshare(CLONE_NEWNET) == 0
+        if cfg.get("pid_namespace", True):
             isolated = libc.unshare(CLONE_NEWPID) == 0
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     applied = ["pid-namespace" if isolated else "subreaper"]
-    if isolated and cfg.get("no_network", True) and os.path.exists("/proc/self/ns/net"):
+    if net and os.path.exists("/proc/self/ns/net"):
         applied.append("net-namespace" if os.readlink("/proc/self/ns/net") != cfg.get("host_netns") else "host-network")
+    if cfg.get("note"):
+        applied.append(str(cfg["note"]))
     if cfg.get("uid") is not None and os.geteuid() == 0:
         applied.append(f"uid {cfg['uid']}")
     applied.append("rlimits")

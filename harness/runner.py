@@ -2,7 +2,8 @@
 
 `run_job` writes a job description into a private temporary directory, starts
 `harness/_sandbox.py` (which starts `harness/worker.py` under an unprivileged
-uid, in new PID and network namespaces where the OS allows), and reads the
+uid, in new PID and network namespaces where the OS allows: see
+`sandbox_namespaces`), and reads the
 worker's messages from a pipe that only the worker holds a write end of. The
 environment is built from a whitelist, so no token or secret reaches the
 worker. Whatever happens (crash, hang, exit, garbage on the pipe) comes back
@@ -161,6 +162,67 @@ def clean_env(extra: dict[str, str] | None = None, *, home: str) -> dict[str, st
     return env
 
 
+_PROBE = "import torch; assert torch.ones(8, device='cuda').sum().item() == 8"
+_ns_lock = threading.Lock()
+_ns_choice: dict[str, tuple[bool, bool, str]] = {}
+
+
+def sandbox_namespaces(backend: str) -> tuple[bool, bool, str]:
+    """(PID namespace, network namespace, note) for this backend's sandboxes on this host.
+
+    Both namespaces, unless the GPU driver cannot initialise inside them: some hosts' drivers (gVisor's
+    nvproxy on the project's H100 machines) fail `cudaGetDeviceCount` with error 304 under a new PID
+    namespace. The first CUDA run of a process then probes the strongest set that works (PID+net, net,
+    none) in a real sandbox (uid drop, rlimits) and uses it; the note goes into every verdict's isolation
+    check, so the weaker sandbox is never silent. Without a PID namespace the supervisor is a child
+    subreaper and still kills every descendant, and the per-run uid still keeps the worker from the
+    trusted processes.
+    """
+    if backend != "cuda" or os.geteuid() != 0:
+        return True, True, ""
+    with _ns_lock:
+        if backend not in _ns_choice:
+            _ns_choice[backend] = _probe_cuda_namespaces()
+        return _ns_choice[backend]
+
+
+def _probe_cuda_namespaces() -> tuple[bool, bool, str]:
+    errors = []
+    for pid_ns, net_ns in ((True, True), (False, True), (False, False)):
+        err = _sandboxed_python(_PROBE, pid_ns=pid_ns, net_ns=net_ns)
+        if not err:
+            dropped = [n for n, on in (("PID", pid_ns), ("network", net_ns)) if not on]
+            note = f"no {' or '.join(dropped)} namespace: CUDA fails inside one on this host ({errors[0]})" \
+                if dropped else ""
+            return pid_ns, net_ns, note
+        errors.append(err)
+    return True, True, ""  # CUDA fails everywhere: keep full isolation and let the run report the error
+
+
+def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, timeout_s: float = 120.0) -> str:
+    """Run `python -c code` in the sandbox as a job would run; '' on success, else the last error line."""
+    tmp = Path(tempfile.mkdtemp(prefix="ke-probe-"))
+    uid = _alloc_uid() if can_drop_privileges() else None
+    try:
+        if uid is not None:
+            os.chown(tmp, uid, uid)
+        cfg = {"cmd": [sys.executable, "-s", "-B", "-c", code], "env": clean_env(home=str(tmp)), "cwd": str(tmp),
+               "log": str(tmp / "log"), "timeout_s": timeout_s, "uid": uid, "gid": uid, "pass_fds": [],
+               "nproc": Limits().nproc if uid is not None else None, "host_netns": _netns(),
+               "pid_namespace": pid_ns, "net_namespace": net_ns}
+        code_ = subprocess.run([sys.executable, "-s", "-B", str(SANDBOX), json.dumps(cfg)], stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=timeout_s + 30, start_new_session=True).returncode
+        if code_ == 0:
+            return ""
+        lines = _tail(tmp / "log").strip().splitlines()
+        return (lines[-1] if lines else f"exit {code_}")[:200]
+    except subprocess.TimeoutExpired:
+        return "timed out"
+    finally:
+        _free_uid(uid)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str, str] | None = None,
             files: dict[str, str] | None = None, copies: dict[str, str] | None = None) -> RunResult:
     """Run harness/worker.py on `job` in a fresh sandboxed process; collect its messages."""
@@ -193,6 +255,7 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
             "nproc": limits.nproc if uid is not None else None, "fsize_mb": limits.fsize_mb,
             "uid": uid, "gid": uid, "pass_fds": [write_fd], "host_netns": _netns(),
         }
+        cfg["pid_namespace"], cfg["net_namespace"], cfg["note"] = sandbox_namespaces(backend)
         t0 = time.monotonic()
         proc = subprocess.Popen(
             [sys.executable, "-s", "-B", str(SANDBOX), json.dumps(cfg)],

@@ -1,0 +1,85 @@
+"""The sandbox without a PID namespace (the CUDA fallback on hosts whose driver fails inside one).
+
+`runner.sandbox_namespaces` drops the PID namespace only where CUDA cannot start inside it; these
+tests hold the weaker sandbox to the same promises: every process the candidate starts dies, and
+the verdict says which isolation it got.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import runner
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root")
+
+
+def test_probe_helper_reports_success_and_the_error_line() -> None:
+    assert runner._sandboxed_python("import os", pid_ns=False, net_ns=True) == ""
+    err = runner._sandboxed_python("raise SystemExit('boom-7f3a')", pid_ns=True, net_ns=True)
+    assert "boom-7f3a" in err
+
+
+@root_only
+def test_probe_picks_the_strongest_set_cuda_survives(monkeypatch: pytest.MonkeyPatch) -> None:
+    tried = []
+
+    def fake(code: str, *, pid_ns: bool, net_ns: bool, timeout_s: float = 120.0) -> str:
+        tried.append((pid_ns, net_ns))
+        return "RuntimeError: ... Error 304" if pid_ns else ""
+
+    monkeypatch.setattr(runner, "_sandboxed_python", fake)
+    pid_ns, net_ns, note = runner._probe_cuda_namespaces()
+    assert (pid_ns, net_ns) == (False, True) and tried == [(True, True), (False, True)]
+    assert "no PID namespace" in note and "Error 304" in note
+    monkeypatch.setattr(runner, "_sandboxed_python", lambda *a, **k: "")
+    assert runner._probe_cuda_namespaces() == (True, True, "")
+    assert runner.sandbox_namespaces("cpu") == (True, True, "")
+
+
+@root_only
+@pytest.mark.parametrize("name", ["escape_setsid_sleeper.cpp", "forge_fork_survivor.cpp"])
+def test_no_survivors_without_a_pid_namespace(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.adversarial.test_adversarial import MANIFEST, run_entry
+
+    note = "no PID namespace: test"
+    monkeypatch.setattr(runner, "sandbox_namespaces", lambda backend: (False, True, note))
+    entry = next(e for e in MANIFEST if Path(e["file"]).name == name)
+    seen = []
+    real = runner.run_job
+
+    def spy(*a, **k):
+        res = real(*a, **k)
+        seen.append(res.isolation)
+        return res
+
+    import harness.verify as verify_mod
+
+    monkeypatch.setattr(verify_mod, "run_job", spy)
+    run_entry(entry, "cpu", monkeypatch)  # asserts its status and that no process of it survived
+    assert seen and all("subreaper" in s and note in s and "pid-namespace" not in s for s in seen), seen
+
+
+def test_subreaper_kills_a_double_forked_setsid_child() -> None:
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="ke-test-"))  # reachable by the sandbox's uid
+    pidfile = tmp_path / "pid"
+    code = ("import os,time\n"
+            "if os.fork()==0:\n"
+            "    os.setsid()\n"
+            "    if os.fork()==0:\n"
+            f"        open({str(pidfile)!r},'w').write(str(os.getpid())); time.sleep(600)\n"
+            "    os._exit(0)\n"
+            "time.sleep(0.5)\n")
+    os.chmod(tmp_path, 0o777)
+    assert runner._sandboxed_python(code, pid_ns=False, net_ns=False) == ""
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().split(")")[-1].split()[0] == "Z", "the setsid grandchild survived"
