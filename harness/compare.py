@@ -36,8 +36,19 @@ def _rel(diff: torch.Tensor, ref: torch.Tensor) -> float:
     return num / den if den > 0 else (0.0 if num == 0 else float("inf"))
 
 
-def compare(out: list[torch.Tensor], eager: list[torch.Tensor], ref64: list[torch.Tensor]) -> Comparison:
-    """Candidate outputs vs the float64 reference, allowing eager's own error times a small multiple."""
+def compare(out: list[torch.Tensor], eager: list[torch.Tensor], ref64: list[torch.Tensor], *,
+            device: str | None = None) -> Comparison:
+    """Candidate outputs vs the float64 reference, allowing eager's own error times a small multiple.
+
+    `device` (say "cuda:0") does the arithmetic there: the trusted parent's own GPU work, far faster than
+    the host for GB-sized outputs; it falls back to the host if the device lacks the memory.
+    """
+    if device and device != "cpu":
+        try:
+            return compare([_to(t, device) for t in out], [_to(t, device) for t in eager],
+                           [_to(t, device) for t in ref64])
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
     if len(out) != len(ref64):
         return Comparison(False, f"returned {len(out)} output(s), the task returns {len(ref64)}", float("inf"),
                           float("inf"), 0.0)
@@ -93,8 +104,18 @@ def compare(out: list[torch.Tensor], eager: list[torch.Tensor], ref64: list[torc
     return Comparison(True, "", worst_abs, worst_rel, worst_eager)
 
 
-def same_result(a: list[torch.Tensor], b: list[torch.Tensor], dtype_tol: float) -> tuple[bool, str]:
+def _to(t: torch.Tensor, device: str) -> torch.Tensor:
+    return t.to(device, non_blocking=False)
+
+
+def same_result(a: list[torch.Tensor], b: list[torch.Tensor], dtype_tol: float, *,
+                device: str | None = None) -> tuple[bool, str]:
     """Two runs on the same inputs: identical up to rounding (a small fraction of the dtype tolerance)."""
+    if device and device != "cpu":
+        try:
+            return same_result([_to(t, device) for t in a], [_to(t, device) for t in b], dtype_tol)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
     if len(a) != len(b):
         return False, "a different number of outputs on the second call"
     for i, (x, y) in enumerate(zip(a, b)):

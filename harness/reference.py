@@ -13,6 +13,7 @@ import ast
 import os
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -54,6 +55,7 @@ class Reference:
     max_speedup: float | None = None
     degenerate: str = ""
     error: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)  # where the reference run's time went, by message
 
 
 def resolve_backend(backend: str) -> str:
@@ -130,8 +132,10 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
            "device": backend}
     if timing:
         job["timing"] = timing_job(backend, compile_=compile_baseline)
+    t0 = time.monotonic()
     res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend, env=device_env(device_index),
                   files={"task.py": task.source})
+    seconds = dict(res.phases(t0), total=time.monotonic() - t0)
     base = dict(seeds=seed_list, init_seed=init_seed)
     err = res.first("error")
     if res.timed_out:
@@ -167,5 +171,5 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
         timing_method="cuda-events+l2-flush+device-sync" if backend == "cuda" else
         f"perf_counter_ns+cache-flush, {job['timing']['threads'] if timing else '-'} thread(s)",
         max_speedup=_max_speedup(task),
-        degenerate=degenerate({k: v.ref for k, v in cases.items()}, seed_ids),
+        degenerate=degenerate({k: v.ref for k, v in cases.items()}, seed_ids), seconds=seconds,
     )

@@ -8,6 +8,8 @@ timing samples, and this module compares, cross-checks and decides.
 """
 from __future__ import annotations
 
+import contextlib
+
 import threading
 import time
 from dataclasses import dataclass, field
@@ -121,6 +123,8 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
     ref = get_reference(candidate.task, backend=backend, seeds=seeds, size=size, device_index=device_index,
                         timing=timing, compile_baseline=compile_baseline, timeout_s=max(timeout_s, 600.0))
     secs["reference"] = time.monotonic() - t1
+    if secs["reference"] >= 0.5 * ref.seconds.get("total", 0.0) > 0:  # computed by this call, not cached
+        secs.update({f"reference.{k}": x for k, x in ref.seconds.items() if k != "total"})
     if ref.error:
         j.fail("reference", f"the task itself failed in the reference runner: {ref.error}", "runtime_error")
         return done(ref)
@@ -141,14 +145,22 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
         if lock:
             lock.release()
     secs["run"] = time.monotonic() - t1
+    secs.update({f"run.{k}": x for k, x in res.phases(t1).items()})  # where the time went (start-up is in hello)
+    t2 = time.monotonic()
     _judge_protocol(j, res, ref, timing)
-    comp = _judge_run(j, res, ref, backend)
-    timing_ = _judge_timing(j, res, ref, job["timing"]["warmup"]) if timing and j.status == "verified" else None
+    # on CUDA the parent compares on the GPU, holding the device's timing lock: it never overlaps a timing run
+    dev = f"cuda:{device_index or 0}" if backend == "cuda" and torch.cuda.is_available() else None
+    glock = _timing_locks.setdefault(f"{backend}:{device_index}", threading.Lock()) if dev else None
+    with glock or contextlib.nullcontext():
+        comp = _judge_run(j, res, ref, backend, dev)
+        timing_ = _judge_timing(j, res, ref, job["timing"]["warmup"], dev) \
+            if timing and j.status == "verified" else None
     _judge_profile(j, res, backend)
     if ref.degenerate:
         j.fail("degenerate_task", f"the task's reference is unfit for judging: {ref.degenerate}", "rejected")
         j.flags.append("degenerate_task")
     j.checks.append(Check("isolation", "pass", res.isolation))
+    secs["judge"] = time.monotonic() - t2
     return done(ref, timing_, comp)
 
 
@@ -172,7 +184,8 @@ def _judge_protocol(j: _Judge, res: RunResult, ref: Reference, timing: bool) -> 
     j.ok("channel", "every message once, in protocol order")
 
 
-def _judge_run(j: _Judge, res: RunResult, ref: Reference, backend: str) -> tuple[float | None, float | None]:
+def _judge_run(j: _Judge, res: RunResult, ref: Reference, backend: str,
+               dev: str | None = None) -> tuple[float | None, float | None]:
     if res.wire_error:
         j.fail("channel", f"the runner wrote a malformed message: {res.wire_error}", "runtime_error")
     err = res.first("error")
@@ -198,7 +211,7 @@ def _judge_run(j: _Judge, res: RunResult, ref: Reference, backend: str) -> tuple
             continue
         meta, tensors = got[cid]
         out = [tensors[f"out{i}"] for i in range(len(tensors)) if f"out{i}" in tensors]
-        c = cmp.compare(out, rc.out, rc.ref)
+        c = cmp.compare(out, rc.out, rc.ref, device=dev)
         worst_abs, worst_rel = max(worst_abs, c.max_abs_diff), max(worst_rel, c.rel_error)
         if c.ok:
             j.ok(f"case:{cid}", f"rel error {c.rel_error:.2e} (eager {c.eager_rel_error:.2e}), "
@@ -218,14 +231,14 @@ def _judge_run(j: _Judge, res: RunResult, ref: Reference, backend: str) -> tuple
     if rep is not None and first in got:
         a = [got[first][1][f"out{i}"] for i in range(len(got[first][1]))]
         b = [rep[1][f"out{i}"] for i in range(len(rep[1]))]
-        same, why = cmp.same_result(a, b, cmp.tolerance(ref.cases[first].out[0].dtype))
+        same, why = cmp.same_result(a, b, cmp.tolerance(ref.cases[first].out[0].dtype), device=dev)
         (j.ok if same else j.fail)("determinism", why or "identical result on a repeated call")
     elif j.status == "verified":
         j.fail("determinism", "the repeated call did not come back")
     return (worst_abs if got else None), (worst_rel if got else None)
 
 
-def _judge_timing(j: _Judge, res: RunResult, ref: Reference, warmup_n: int) -> Timing | None:
+def _judge_timing(j: _Judge, res: RunResult, ref: Reference, warmup_n: int, dev: str | None = None) -> Timing | None:
     msg = res.first("timing")
     if msg is None:
         j.fail("timing", "no timing came back", "runtime_error")
@@ -237,7 +250,7 @@ def _judge_timing(j: _Judge, res: RunResult, ref: Reference, warmup_n: int) -> T
         if rc is None or len(outs) != len(rc.out):
             j.fail("timed_outputs", "a timed call's output did not come back")
             break
-        c = cmp.compare(outs, rc.out, rc.ref)
+        c = cmp.compare(outs, rc.out, rc.ref, device=dev)
         if not c.ok:
             j.fail("timed_outputs", f"an output of a timed call is wrong ({c.reason}): work escaped the timed "
                                    "region or results were cached")

@@ -29,30 +29,36 @@ class WireError(RuntimeError):
     """The peer wrote something that is not a well-formed message."""
 
 
-def _tensor_bytes(t: torch.Tensor) -> bytes:
+def _tensor_view(t: torch.Tensor) -> memoryview:
     t = t.detach().to("cpu").contiguous()
     if t.dtype == torch.bfloat16:
-        return t.view(torch.int16).numpy().tobytes()
-    return t.numpy().tobytes()
+        t = t.view(torch.int16)
+    return memoryview(t.numpy()).cast("B")
 
 
 def send(stream: BinaryIO, kind: str, meta: dict[str, Any] | None = None,
          tensors: dict[str, torch.Tensor] | None = None) -> None:
-    """Write one message and flush."""
+    """Write one message and flush.
+
+    The header goes out (flushed) before any tensor is copied to the host: the parent stamps each message
+    by its header's arrival, and a timing message's stamp must not include moving its snapshots off the GPU.
+    """
     tensors = tensors or {}
-    blobs = []
     specs = []
     for name, t in tensors.items():
         if t.dtype not in DTYPE_NAMES:
             raise WireError(f"tensor {name!r} has unsupported dtype {t.dtype}")
-        b = _tensor_bytes(t)
-        blobs.append(b)
-        specs.append({"name": name, "dtype": DTYPE_NAMES[t.dtype], "shape": list(t.shape), "nbytes": len(b)})
+        specs.append({"name": name, "dtype": DTYPE_NAMES[t.dtype], "shape": list(t.shape),
+                      "nbytes": t.numel() * t.element_size()})
     header = json.dumps({"type": kind, "meta": meta or {}, "tensors": specs}).encode()
     stream.write(struct.pack("<Q", len(header)))
     stream.write(header)
-    for b in blobs:
-        stream.write(b)
+    stream.flush()
+    for spec, t in zip(specs, tensors.values()):
+        view = _tensor_view(t)
+        if view.nbytes != spec["nbytes"]:
+            raise WireError(f"tensor {spec['name']!r}: {view.nbytes} bytes, header said {spec['nbytes']}")
+        stream.write(view)
     stream.flush()
 
 

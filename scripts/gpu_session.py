@@ -51,7 +51,8 @@ def prebuild(sources: list[str], workers: int = 8) -> dict[str, float]:
 
 
 def known_good(args: argparse.Namespace) -> list[dict]:
-    items = [(t, known_good_kernel(load_task(t), "cuda")) for t in builtin_tasks()]
+    names = args.tasks.split(",") if args.tasks else builtin_tasks()
+    items = [(t, known_good_kernel(load_task(t), "cuda")) for t in names]
     items = [(t, p) for t, p in items if p is not None]
     cold = prebuild([p.read_text() for _, p in items])
     rows = []
@@ -73,7 +74,10 @@ def known_good(args: argparse.Namespace) -> list[dict]:
                      "custom_fraction": tm.custom_kernel_fraction if tm else None,
                      "flags": list(v.flags), "verdict": json.loads(v.to_json())})
         iso = next((c.reason for c in v.checks if c.name == "isolation"), "")
-        print(f"{t:28s} {v.status:10s} {wall:6.1f}s {v.error[:100]} [{iso[:120]}]", flush=True)
+        secs = " ".join(f"{k}={x:.1f}" for k, x in v.seconds.items() if x >= 0.5)
+        print(f"{t:28s} {v.status:10s} {wall:6.1f}s {v.error[:100]} [{iso[:90]}] {secs}", flush=True)
+        with open(Path(args.out) / "known-good.jsonl", "a") as f:
+            f.write(json.dumps({k: x for k, x in rows[-1].items() if k != "verdict"}, default=str) + "\n")
     return rows
 
 
@@ -98,12 +102,17 @@ def refusals(args: argparse.Namespace) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["known-good", "refusals", "all"])
+    ap.add_argument("what", choices=["known-good", "refusals", "all", "table"])
+    ap.add_argument("--tasks", default="", help="comma-separated known-good tasks, in this order")
     ap.add_argument("--size", default="default")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    if args.what == "table":  # from the rows a (possibly cut-short) known-good run appended
+        lines = (Path(args.out) / "known-good.jsonl").read_text().splitlines()
+        table("known-good", [json.loads(ln) for ln in lines if ln.strip()])
+        return
     if args.what == "all":
         kdir = ROOT / "tests" / "kernels" / "cuda"
         kg = [known_good_kernel(load_task(t), "cuda") for t in builtin_tasks()]
