@@ -275,6 +275,8 @@ def _judge_timing(j: _Judge, res: RunResult, ref: Reference, warmup_n: int, dev:
         j.fail("plausibility", why, "rejected")
     if not p.flags:
         j.ok("plausibility", f"floor {ref.sol_ms:.3g} ms" if ref.sol_ms else "no floor")
+    if ref.compile_error:  # no torch.compile figure: say why, so a missing baseline is never silent
+        j.checks.append(Check("compile_baseline", "skip", f"torch.compile of the task failed: {ref.compile_error[:600]}"))
     prof = res.first("profile")
     frac = prof[0].get("custom_kernel_fraction") if prof else None
     se = ref.eager.median_ms / kernel.median_ms if ref.eager and kernel.median_ms > 0 else None
