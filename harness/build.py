@@ -105,10 +105,14 @@ def _lock_for(key: str) -> threading.Lock:
         return _key_locks.setdefault(key, threading.Lock())
 
 
-def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | None = None) -> BuildResult:
-    """Build (or fetch from the cache) one format-A source. Never raises for a bad source."""
+def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | None = None,
+          format: str = "A") -> BuildResult:
+    """Build (or fetch from the cache) one format-A (torch extension) or format-K (plain shared library)
+    source. Never raises for a bad source."""
+    from harness.fast import k_compile, k_flags  # not at the top: this file also runs as the build child
+
     arch = arch if arch is not None else (cuda_arch() if backend == "cuda" else "")
-    flags = flags_for(backend, arch)
+    flags = flags_for(backend, arch) if format == "A" else {"k": k_flags(backend, arch)}
     key = build_key(source, backend, flags, arch)
     name = f"ke_{key[:20]}"
     root = cache_root()
@@ -122,18 +126,11 @@ def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | No
         try:
             src = tmp / ("kernel.cu" if backend == "cuda" else "kernel.cpp")
             src.write_text(source)
-            spec = {"name": name, "source": str(src), "dir": str(tmp), "backend": backend, **flags}
-            env = dict(os.environ)
-            if backend == "cuda" and arch:
-                env["TORCH_CUDA_ARCH_LIST"] = arch
-            env.setdefault("MAX_JOBS", "2")
-            try:
-                proc = subprocess.run([sys.executable, "-s", __file__, json.dumps(spec)], capture_output=True,
-                                      text=True, timeout=timeout_s, env=env, start_new_session=True)
-                ok, output = proc.returncode == 0, proc.stdout + proc.stderr
-            except subprocess.TimeoutExpired as e:
-                ok, output = False, f"error: the compiler ran past {timeout_s:.0f} s and was killed\n{e.stdout or ''}"
             so = tmp / f"{name}.so"
+            if format == "K":
+                ok, output = k_compile(str(src), str(so), backend=backend, arch=arch, timeout_s=timeout_s)
+            else:
+                ok, output = _build_extension(name, src, tmp, backend, flags, arch, timeout_s)
             ok = ok and so.is_file()
             status = {"ok": ok, "error": "" if ok else trim_compiler_output(output, str(tmp)) or "build failed",
                       "seconds": time.monotonic() - t0}
@@ -149,6 +146,22 @@ def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | No
         entry = _read_entry(final, key, name, t0, cached=False)
         assert entry is not None
         return entry
+
+
+def _build_extension(name: str, src: Path, tmp: Path, backend: str, flags: dict, arch: str,
+                     timeout_s: float) -> tuple[bool, str]:
+    """A torch extension through cpp_extension + ninja, in a child process (a crash or hang stays there)."""
+    spec = {"name": name, "source": str(src), "dir": str(tmp), "backend": backend, **flags}
+    env = dict(os.environ)
+    if backend == "cuda" and arch:
+        env["TORCH_CUDA_ARCH_LIST"] = arch
+    env.setdefault("MAX_JOBS", "2")
+    try:
+        proc = subprocess.run([sys.executable, "-s", __file__, json.dumps(spec)], capture_output=True,
+                              text=True, timeout=timeout_s, env=env, start_new_session=True)
+        return proc.returncode == 0, proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as e:
+        return False, f"error: the compiler ran past {timeout_s:.0f} s and was killed\n{e.stdout or ''}"
 
 
 def _read_entry(final: Path, key: str, name: str, t0: float, cached: bool = True) -> BuildResult | None:
@@ -170,8 +183,8 @@ class BuildPool:
     def __init__(self, max_workers: int | None = None):
         self._pool = ThreadPoolExecutor(max_workers=max_workers or max(1, (os.cpu_count() or 2) // 2))
 
-    def submit(self, source: str, *, backend: str, timeout_s: float = 600.0) -> Future[BuildResult]:
-        return self._pool.submit(build, source, backend=backend, timeout_s=timeout_s)
+    def submit(self, source: str, *, backend: str, timeout_s: float = 600.0, format: str = "A") -> Future[BuildResult]:
+        return self._pool.submit(build, source, backend=backend, timeout_s=timeout_s, format=format)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)

@@ -56,9 +56,9 @@ def load_candidate(path_or_source: str | Path, task: TaskRef, *, format: Format 
     elif p is not None and p.suffix in (".cu", ".cpp", ".py", ".cc") :
         raise CandidateError(f"no such kernel file: {p}")
     fmt = format or detect_format(text)
-    if fmt == "A" and not task.functional:
+    if fmt in ("A", "K") and not task.functional:
         raise CandidateError(
-            f"task {task.task_id} has no functional form (module_fn + Model.forward(..., fn=)); a format-A "
+            f"task {task.task_id} has no functional form (module_fn + Model.forward(..., fn=)); a format-{fmt} "
             "kernel needs one. Run stage 1 (functionalize) first, or give a format-B ModelNew candidate."
         )
     return Candidate(task=task, source=text, format=fmt, name=name)

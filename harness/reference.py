@@ -55,6 +55,8 @@ class Reference:
     max_speedup: float | None = None
     degenerate: str = ""
     error: str = ""
+    # per case, what Model.forward passed module_fn: {"args": [["tensor", shape, dtype] | ["number", v]], "kwargs"}
+    fn_args: dict[str, dict] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # where the reference run's time went, by message
 
 
@@ -172,4 +174,5 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
         f"perf_counter_ns+cache-flush, {job['timing']['threads'] if timing else '-'} thread(s)",
         max_speedup=_max_speedup(task),
         degenerate=degenerate({k: v.ref for k, v in cases.items()}, seed_ids), seconds=seconds,
+        fn_args={str(m["id"]): m["fn_args"] for m, _ in res.all("case") if isinstance(m.get("fn_args"), dict)},
     )

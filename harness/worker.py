@@ -138,7 +138,7 @@ def stop_perturbing_malloc():
         ctypes.CDLL(None).mallopt(-6, 0)  # M_PERTURB
 
 
-def time_calls(fn, sets, job, device, snapshot_at=()):
+def time_calls(fn, sets, job, device, snapshot_at=(), before=None):
     stop_perturbing_malloc()
     t = job["timing"]
     if device == "cpu" and t.get("threads"):
@@ -163,6 +163,8 @@ def time_calls(fn, sets, job, device, snapshot_at=()):
     samples, snaps = [], []
     for i in range(repeats):
         s = sets[i % len(sets)]
+        if before is not None:  # untimed preparation the harness owns (format K: poisoned outputs)
+            before()
         flush.fill_(float(i))
         if device == "cuda":
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -198,6 +200,25 @@ def bandwidth_gbps(device):
     return 2 * n / best / 1e9
 
 
+def functional(mod, model):
+    import inspect
+
+    return callable(getattr(mod, "module_fn", None)) and "fn" in inspect.signature(model.forward).parameters
+
+
+def spy(fn, seen):
+    """module_fn, recording the kinds and shapes of what Model.forward passes it (format K's signature)."""
+    def describe(a):
+        if isinstance(a, torch.Tensor):
+            return ["tensor", list(a.shape), str(a.dtype).replace("torch.", "")]
+        return ["number", a if isinstance(a, (bool, int, float)) else repr(a)]
+
+    def call(*args, **kwargs):
+        seen.append({"args": [describe(a) for a in args], "kwargs": {k: describe(v) for k, v in kwargs.items()}})
+        return fn(*args, **kwargs)
+    return call
+
+
 def role_reference(job):
     device = job["device"]
     mod = load_module(job["task_path"], "ke_task")
@@ -213,7 +234,8 @@ def role_reference(job):
     with torch.no_grad():
         for cid, inputs in all_cases:
             inputs = to_device(inputs, device)
-            out = flat(model(*inputs))
+            seen = []
+            out = flat(model(*inputs, fn=spy(mod.module_fn, seen)) if functional(mod, model) else model(*inputs))
             out64 = flat(model64(*upcast(inputs)))
             sync(device)
             tensors = {f"out{i}": o for i, o in enumerate(out)}
@@ -223,8 +245,8 @@ def role_reference(job):
             nbytes += sum(o.numel() * o.element_size() for o in out)
             identity = any(isinstance(x, torch.Tensor) and x.shape == o.shape and x.dtype == o.dtype
                            and torch.equal(x, o) for o in out for x in inputs)
-            send("case", {"id": cid, "input_sha": fingerprint(inputs), "bytes": nbytes, "identity": identity},
-                 tensors)
+            send("case", {"id": cid, "input_sha": fingerprint(inputs), "bytes": nbytes, "identity": identity,
+                          "fn_args": seen[0] if seen else None}, tensors)
             if cid.startswith("seed"):
                 sets.append(inputs)
         if job.get("timing"):
@@ -241,6 +263,15 @@ def role_reference(job):
     send("done")
 
 
+K_BINDING = None  # the format-K binding, when the candidate is format K
+
+
+def expect_outputs(specs):
+    """Format K allocates the outputs itself: tell it this call's shapes and dtypes (the reference's)."""
+    if K_BINDING is not None:
+        K_BINDING.expect([(list(shape), wire.DTYPES[dt]) for shape, dt in specs])
+
+
 def load_candidate(job, mod, device):
     c = job["candidate"]
     if c["format"] == "A":
@@ -249,6 +280,13 @@ def load_candidate(job, mod, device):
         spec.loader.exec_module(ext)
         model = build_model(mod, job, device)
         return model, (lambda s: model(*s, fn=ext.forward))
+    if c["format"] == "K":
+        from harness.fast import KBinding
+
+        global K_BINDING
+        K_BINDING = KBinding(os.path.abspath(c["so_path"]), device)
+        model = build_model(mod, job, device)
+        return model, (lambda s: model(*s, fn=K_BINDING))
     new = load_module(c["source_path"], "ke_candidate")
     reference = build_model(mod, job, device)
     torch.manual_seed(job["init_seed"])
@@ -276,6 +314,7 @@ def role_candidate(job):
             inputs = to_device(inputs, device)
             args = [x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]
             poison(specs.get(cid, []), device)
+            expect_outputs(specs.get(cid, []))
             out = flat(call(args))
             sync(device)
             ptrs = {x.untyped_storage().data_ptr() for x in args + params if isinstance(x, torch.Tensor)}
@@ -288,6 +327,7 @@ def role_candidate(job):
         # the same inputs again, after other calls: a moving result means a race or hidden state
         first_id, first_inputs = all_cases[0][0], to_device(all_cases[0][1], device)
         poison(specs.get(first_id, []), device)
+        expect_outputs(specs.get(first_id, []))
         out = flat(call([x.clone() if isinstance(x, torch.Tensor) else x for x in first_inputs]))
         sync(device)
         send("repeat", {"id": first_id}, {f"out{i}": o for i, o in enumerate(out)})
@@ -297,7 +337,8 @@ def role_candidate(job):
             # at least 3 timed outputs come back for checking; small outputs all of them (up to 256 MB in all)
             out_bytes = max(1, sum(_nbytes(shape, dt) for shape, dt in specs.get(all_cases[0][0], [])))
             snap_at = set(rng.sample(range(reps), k=min(reps, max(3, (256 << 20) // out_bytes))))
-            samples, snaps = time_calls(call, sets, job, device, snapshot_at=snap_at)
+            samples, snaps = time_calls(call, sets, job, device, snapshot_at=snap_at,
+                                        before=K_BINDING.arm if K_BINDING is not None else None)
             tensors = {}
             meta = []
             for j, (set_idx, outs) in enumerate(snaps):
