@@ -29,7 +29,8 @@ from typing import Any, Sequence
 from harness.types import HARNESS_VERSION, STATUSES, Candidate, Verdict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CATEGORIES = ("known_good", "failing", "adversarial")
+CATEGORIES = ("known_good", "failing", "adversarial", "format_k")
+DEFAULT_MIX = ("known_good", "failing", "adversarial")
 STAGES = ("static", "build", "reference", "run")
 # tests/kernels/<backend>/ refusals attack level1/relu, except these (their header comment says which op).
 _REFUSAL_TASKS = {"half_precision": "level1/gelu"}
@@ -59,6 +60,10 @@ def corpus(backend: str, root: Path = REPO_ROOT) -> dict[str, list[BenchItem]]:
     for k in sorted((root / "tests" / "kernels" / backend).glob(f"*{ext}")):
         out["failing"].append(BenchItem("failing", _rel(k, root), _REFUSAL_TASKS.get(k.stem, "level1/relu"),
                                         str(k), not_verified))
+    # format K (tests/kernels/k/*_<cpu|cuda>.<cpp|cu>): layernorm kernels; "skip_tail" ones must not verify
+    for k in sorted((root / "tests" / "kernels" / "k").glob(f"*_{backend}{ext}")):
+        out["format_k"].append(BenchItem("format_k", _rel(k, root), "level1/layernorm", str(k),
+                                         not_verified if k.stem.startswith("skip_tail") else ("verified",)))
     manifest = root / "tests" / "adversarial" / "manifest.toml"
     if manifest.is_file():
         try:
@@ -83,7 +88,7 @@ def _rel(p: Path, root: Path) -> str:
         return str(p)
 
 
-def pick(corpora: dict[str, list[BenchItem]], n: int, categories: Sequence[str] = CATEGORIES) -> list[BenchItem]:
+def pick(corpora: dict[str, list[BenchItem]], n: int, categories: Sequence[str] = DEFAULT_MIX) -> list[BenchItem]:
     """N items taking the categories in turn, cycling through each category's items."""
     cats = [c for c in categories if corpora.get(c)]
     if not cats:
@@ -199,8 +204,14 @@ class BenchReport:
 
 
 def run_bench(items: Sequence[BenchItem], executor: Any, *, verify_kw: dict[str, Any],
-              config: dict[str, Any] | None = None, sample_gpu: bool = True) -> BenchReport:
-    """Submit every item to `executor`, wait for all verdicts, and summarise them."""
+              config: dict[str, Any] | None = None, sample_gpu: bool = True, fresh: bool = False) -> BenchReport:
+    """Submit every item to `executor`, wait for all verdicts, and summarise them.
+
+    `fresh` makes every candidate a new source (a unique trailing comment), so each one is compiled as
+    evolution's candidates are, instead of hitting the build cache after the corpus's first round.
+    """
+    import uuid
+
     from harness.candidate import CandidateError, load_candidate
     from harness.task import TaskError, load_task
 
@@ -213,6 +224,8 @@ def run_bench(items: Sequence[BenchItem], executor: Any, *, verify_kw: dict[str,
         results.append(r)
         try:
             cand: Candidate = load_candidate(it.path, load_task(it.task))
+            if fresh and cand.format in ("A", "K"):
+                cand = load_candidate(cand.source + f"\n// bench {uuid.uuid4().hex}\n", cand.task, format=cand.format)
         except (TaskError, CandidateError, OSError) as e:
             r.error, r.finished = f"could not load: {e}", time.monotonic()
             futures.append((r, None))

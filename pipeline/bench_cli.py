@@ -31,7 +31,8 @@ def harness(
     workers: int = typer.Option(2, min=1, help="Local executor: parallel verifications (CPU) or build threads (GPU)."),
     executor: str = typer.Option("local", help="local | ray"),
     ray_address: str = typer.Option(None, help="ray: cluster address ('auto', 'ray://host:10001'); default local."),
-    mix: str = typer.Option("known_good,failing,adversarial", help="Corpora to take in turn, comma-separated."),
+    mix: str = typer.Option("known_good,failing,adversarial",
+                            help="Corpora to take in turn, comma-separated: known_good, failing, adversarial, format_k."),
     size: str = typer.Option("auto", help="auto (full on CUDA, SMALL on CPU) | default | small."),
     seeds: int = typer.Option(3, min=1),
     timing: bool = typer.Option(True, help="Time each candidate (as the pipeline does)."),
@@ -39,6 +40,7 @@ def harness(
     timeout: float = typer.Option(60.0, help="Per-candidate wall-clock limit, in seconds."),
     corpus_root: Path = typer.Option(None, "--corpus", help="kernel-evolve checkout holding pipeline/tasks and tests/."),
     out: Path = typer.Option(Path("bench-harness.json"), help="Where to write the JSON report."),
+    fresh: bool = typer.Option(False, help="Make every candidate a new source, so every build is cold."),
 ) -> None:
     """Judge a mix of known-good, failing and adversarial candidates; report throughput and stage latencies."""
     from harness import bench
@@ -66,7 +68,7 @@ def harness(
                   verify=verify_kw, machine=bench.machine(), executor_class=type(ex).__name__)
     console.print(f"judging {candidates} candidates on {be} with {type(ex).__name__} ...")
     try:
-        report = bench.run_bench(items, ex, verify_kw=verify_kw, config=config)
+        report = bench.run_bench(items, ex, verify_kw=verify_kw, config=dict(config, fresh=fresh), fresh=fresh)
     finally:
         ex.shutdown()
     report.write(out)

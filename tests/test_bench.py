@@ -36,7 +36,7 @@ def test_corpus_has_three_kinds_for_cpu() -> None:
 def test_pick_takes_categories_in_turn_and_cycles() -> None:
     c = bench.corpus("cpu")
     items = bench.pick(c, 3 * len(c["failing"]) + 3)
-    assert [i.category for i in items[:6]] == list(bench.CATEGORIES) * 2
+    assert [i.category for i in items[:6]] == list(bench.DEFAULT_MIX) * 2
     failing = [i for i in items if i.category == "failing"]
     assert len(failing) == len(c["failing"]) + 1 and failing[-1] == c["failing"][0]
     only = bench.pick(c, 4, ["adversarial"])
@@ -93,3 +93,23 @@ def test_bench_command_refuses_bad_input() -> None:
     assert res.exit_code == 2 and "unknown corpus bogus" in res.output
     res = CliRunner().invoke(app, ["harness", "--backend", "tpu"])
     assert res.exit_code == 2 and "unknown backend" in res.output
+
+
+def test_fresh_makes_every_candidate_a_new_source() -> None:
+    from concurrent.futures import Future
+
+    seen = []
+
+    class Recorder:
+        def submit(self, cand, **kw):
+            seen.append(cand)
+            f: Future = Future()
+            f.set_result(_verdict("verified", {"build": 1.0}))
+            return f
+
+    items = bench.pick(bench.corpus("cpu"), 4, ["format_k"])
+    bench.run_bench(items, Recorder(), verify_kw={}, sample_gpu=False, fresh=True)
+    assert len({c.sha256 for c in seen}) == 4 and all(c.format == "K" for c in seen)
+    seen.clear()
+    bench.run_bench(items, Recorder(), verify_kw={}, sample_gpu=False)
+    assert len({c.sha256 for c in seen}) == 2
