@@ -27,7 +27,8 @@ class ExtractError(ValueError):
 
 
 def _looks_cpp(code: str) -> bool:
-    return "PYBIND11_MODULE" in code or ("#include" in code and "forward" in code)
+    return "PYBIND11_MODULE" in code or ("#include" in code and "forward" in code) or \
+        (re.search(r'extern\s+"C"', code) is not None and "ke_launch" in code)
 
 
 def _looks_python(code: str) -> bool:
@@ -41,6 +42,8 @@ def _looks_python(code: str) -> bool:
 
 def _bare_cpp(text: str) -> str | None:
     start = text.find("#include")
+    if start >= 0 and "PYBIND11_MODULE" not in text[start:] and "ke_launch" in text[start:]:
+        return text[start:]  # format K: no module definition to end at
     if start < 0 or "PYBIND11_MODULE" not in text[start:]:
         return None
     body = text[start:]
@@ -85,7 +88,8 @@ def extract_code(text: str, language: Language = "cpp") -> str:
         return bare
     tagged = [b for t, b in blocks if t in tags]
     if language == "cpp":
-        need = "a C++/CUDA translation unit with #include <torch/extension.h>, forward(...) and PYBIND11_MODULE"
+        need = ("a C++/CUDA translation unit with #include <torch/extension.h>, forward(...) and PYBIND11_MODULE "
+                '(format A), or one with an extern "C" ke_launch(...) (format K)')
     else:
         need = "Python source defining module_fn(...) and class Model whose forward takes fn=module_fn"
     if tagged:

@@ -38,7 +38,34 @@ def _backend_rules(backend: str) -> str:
             "torch::empty_like), .contiguous(), .data_ptr<T>(), sizes and TORCH_CHECK.")
 
 
-def system_prompt(backend: str) -> str:
+def _format_k_rules(backend: str) -> str:
+    from harness.fast import KE_ABI
+
+    where = ("CUDA: at least one __global__ kernel launched on `(cudaStream_t)stream`; data pointers are device "
+             "pointers" if backend == "cuda" else "C++ for the CPU: plain loops over raw pointers, parallelized with "
+             "`#pragma omp parallel for`; `stream` is NULL")
+    return (
+        "A kernel is one source file (format K): no torch, ATen or pybind11 header. It includes \"ke_abi.h\" "
+        "(provided; shown below) and defines\n"
+        '`extern "C" int ke_launch(const ke_tensor* in, int n_in, ke_tensor* out, int n_out, const double* attrs, '
+        "int n_attrs, void* workspace, int64_t workspace_bytes, void* stream)`, returning 0 on success.\n"
+        "`in` holds the tensor arguments of `module_fn` in order (inputs, then parameters), contiguous; `attrs` its "
+        "number arguments in order; `out` the outputs, already allocated with the right shapes and dtypes (write "
+        "every element). Optionally define `extern \"C\" int64_t ke_workspace_bytes(const ke_tensor* in, int n_in, "
+        "const double* attrs, int n_attrs)` to get scratch memory.\n"
+        f"Write {where}. No library compute calls (cuBLAS, cuDNN, ...).\n```c\n{KE_ABI}```\n"
+    )
+
+
+def system_prompt(backend: str, kernel_format: str = "A") -> str:
+    if kernel_format == "K":
+        return (
+            "You are an expert performance engineer who writes correct, fast kernels for PyTorch operators.\n"
+            + _format_k_rules(backend)
+            + "No files, sockets, threads, environment access or static caches. "
+            "Tunable constants may be declared one per line as `#define NAME VALUE  // tunable: V1 V2 V3`.\n"
+            "Answer with the complete source in one ```cpp code block unless asked for a SEARCH/REPLACE diff."
+        )
     return (
         "You are an expert performance engineer who writes correct, fast kernels for PyTorch operators.\n"
         "A kernel is one source file (format A): `#include <torch/extension.h>`, a function "
@@ -120,6 +147,7 @@ def build_messages(
     inspirations: tuple[Shot, ...] = (),
     feedback: str = "",
     previous: str = "",
+    kernel_format: str = "A",
 ) -> list[dict[str, str]]:
     """Chat messages for one operator call. `kind` is one of KINDS.
 
@@ -137,14 +165,16 @@ def build_messages(
         user.append(_task_block(task))
         user.append("Rewrite this task into functional form.")
     else:
-        system = system_prompt(backend)
+        system = system_prompt(backend, kernel_format)
         user.append(_task_block(task, functional_source))
         for s in inspirations:
             user.append("Related verified kernel (a stepping stone, for ideas only):\n" + _shot(s))
         for s in best:
             user.append("A verified kernel for this task:\n" + _shot(s))
         if kind == "translate":
-            user.append(f"Write a format-A kernel whose `forward` computes `module_fn` for backend {backend}.")
+            user.append(f"Write a format-A kernel whose `forward` computes `module_fn` for backend {backend}."
+                        if kernel_format == "A" else
+                        f"Write a format-K kernel whose `ke_launch` computes `module_fn` for backend {backend}.")
         elif kind == "rewrite":
             user.append("Parent kernel:\n" + _shot(parent) if parent else "")
             user.append("Write a faster kernel, as a complete source file. Keep it correct.")

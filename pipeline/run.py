@@ -46,6 +46,7 @@ class RunConfig:
     population: int = 4              # proposals per generation per task
     islands: int = 2
     backend: str = "auto"
+    kernel_format: str = "A"         # A | K: the format the prompts ask operators for
     archive: str | None = None       # path or hf://owner/name; None = the default local archive
     archive_failed: bool = False     # also append failed kernels (with their errors) as repair data
     archive_batch: int = 8
@@ -322,6 +323,7 @@ class Run:
                                                   else {"rewrite": 1.0, "diff": 1.0, "crossover": 0.5})
         done_gens = [e["generation"] for e in self._done("generation", tid)]
         strategy = make_strategy(self.config.strategy, task=ftask, backend=self.backend,
+                                 kernel_format=self.config.kernel_format,
                                  per_generation=self.config.population, modes=modes,
                                  functional_source=self.functional.get(tid) if not task.functional else None,
                                  inspirations=() if "tune" in modes else
@@ -346,7 +348,7 @@ class Run:
         ctx = Context(operator=self.operator, executor=self.executor, check_functional=self.check_functional,
                       verify_kw=dict(backend=cfg.backend, seeds=cfg.seeds, size=cfg.size, timing=cfg.timing,
                                      compile_baseline=cfg.compile_baseline, timeout_s=cfg.timeout_s),
-                      backend=self.backend, repairs=cfg.repairs, record=self.record,
+                      backend=self.backend, repairs=cfg.repairs, record=self.record, kernel_format=cfg.kernel_format,
                       before_call=self._before_call, similarity=cfg.similarity)
         self._flush_archive(force=True)       # what a killed session judged but did not archive
         self.progress.start(self.console)

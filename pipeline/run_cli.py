@@ -44,6 +44,8 @@ def evolve(
     islands: int = typer.Option(2, min=1),
     strategy: str = typer.Option("islands", help="islands | best_of_n"),
     backend: str = typer.Option("auto", help="auto | cpu | cuda"),
+    kernel_format: str = typer.Option("A", "--format", help="A (torch extension) | K (C-ABI, ~1 s builds): what "
+                                      "the prompts ask LLM operators for"),
     archive: Optional[str] = typer.Option(None, help="archive path or hf://owner/name (default: the local archive)"),
     run_dir: Optional[Path] = typer.Option(None, help="run directory (default: ./runs/<time>-<id>)"),
     base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server for hf: operators (TGI, vLLM, Ollama)"),
@@ -68,9 +70,12 @@ def evolve(
     config = RunConfig(tasks=tuple(str(Path(t).resolve()) if Path(t).suffix == ".py" else t for t in tasks),
                        operator=operator, base_url=base_url, strategy=strategy, generations=generations,
                        population=population, islands=islands, backend=backend, archive=archive,
+                       kernel_format=kernel_format,
                        archive_failed=archive_failed, repairs=repairs, seeds=seeds, size=size,
                        compile_baseline=compile_baseline, workers=workers, max_llm_calls=max_llm_calls,
                        max_tokens=max_tokens, max_wall_s=max_wall_s)
+    if kernel_format not in ("A", "K"):
+        _fail(f"unknown kernel format {kernel_format!r}: use A or K")
     if strategy not in ("islands", "best_of_n"):
         _fail(f"unknown strategy {strategy!r}: use islands or best_of_n")
     rd = run_dir or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.run_id}"

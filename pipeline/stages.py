@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol
 
+from harness.candidate import CandidateError, detect_format
 from harness.task import TaskError, parse_task_source
 from harness.types import Candidate, Check, Env, TaskRef, Verdict, sha256_text
 from pipeline.extract import ExtractError, apply_diff, extract_code
@@ -42,6 +43,7 @@ class Context:
     record: Callable[[Proposal, Completion | None, Member | None, str], None]  # (proposal, completion, member, note)
     before_call: Callable[[], None] = lambda: None  # raises Stop when a budget is spent
     similarity: float | None = 0.985
+    kernel_format: str = "A"                        # what translate prompts ask for
 
 
 def failure_verdict(task: TaskRef, text: str, reason: str, backend: str, check: str = "extract") -> Verdict:
@@ -113,7 +115,12 @@ def judge_many(ctx: Context, population: Population, items: list[tuple[Proposal,
             if dup:
                 ctx.record(p, c, None, f"rejected before evaluation: {dup}")
                 continue
-        cand = Candidate(task=p.task, source=source, format="A", name=f"{p.mode}-{p.proposal_id}")
+        try:
+            fmt = detect_format(source)
+        except CandidateError as e:
+            ctx.record(p, c, None, f"rejected before evaluation: {e}")
+            continue
+        cand = Candidate(task=p.task, source=source, format=fmt, name=f"{p.mode}-{p.proposal_id}")
         pending.append((p, c, source, ctx.executor.submit(cand, **ctx.verify_kw)))
     for p, c, source, fut in pending:
         try:
@@ -163,7 +170,7 @@ def functionalize(ctx: Context, task: TaskRef, population: Population) -> tuple[
 
 def translate(ctx: Context, task: TaskRef, population: Population,
               inspirations: tuple[Shot, ...] = ()) -> Member | None:
-    """Stage 2: a first verified format-A kernel from the operator, with up to `repairs` repairs.
+    """Stage 2: a first verified kernel (format A, or K when asked) from the operator, with up to `repairs` repairs.
 
     A resumed run continues from its last recorded attempt (and that attempt's feedback).
     """
@@ -174,7 +181,7 @@ def translate(ctx: Context, task: TaskRef, population: Population,
         previous_id = prior[-1].id
     for attempt in range(len(prior), ctx.repairs + 1):
         msgs = build_messages("translate", task, backend=ctx.backend, previous=previous, feedback=feedback,
-                              inspirations=inspirations)
+                              inspirations=inspirations, kernel_format=ctx.kernel_format)
         # a repair's parent is the failed attempt it repairs: that lineage is what repair examples train on
         p = Proposal(task=task, mode="translate" if attempt == 0 else "repair", messages=tuple(msgs),
                      stage="translate", attempt=attempt, parent_ids=(previous_id,) if previous_id else ())

@@ -40,6 +40,7 @@ def shot_of(member: Member, label: str) -> Shot:
 class _Base:
     task: TaskRef
     backend: str = "cpu"
+    kernel_format: str = "A"         # what the prompts ask for; candidates are judged in whatever format they are
     per_generation: int = 4
     modes: dict[str, float] = field(default_factory=lambda: {"rewrite": 1.0, "diff": 1.0, "crossover": 0.5})
     functional_source: str | None = None
@@ -65,6 +66,7 @@ class _Base:
                          for i, m in enumerate(population.best(self.task.task_id, 3)) if m.id != parent.id)[:2]
             kind = "crossover" if mode == "crossover" else mode
             msgs = build_messages(kind, self.task, backend=self.backend, functional_source=self.functional_source,
+                                  kernel_format=self.kernel_format,
                                   parent=shot_of(parent, f"parent (member {parent.id})"),
                                   other=shot_of(other, f"member {other.id}") if other else None,
                                   best=best, inspirations=self.inspirations)

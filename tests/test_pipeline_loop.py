@@ -158,3 +158,17 @@ def test_quickstart_cli_offline_ends_with_a_verified_kernel_in_a_local_archive_c
     assert len(sc.members(run_dir)) == n_members and len(open_store(str(archive)).log()) == n_commits
     r3 = CliRunner().invoke(app, args)
     assert r3.exit_code == 2 and "already holds a run" in r3.output
+
+
+def test_format_k_run_asks_for_k_and_archives_a_verified_k_kernel(tmp_path):
+    kernel = (ROOT / "tests" / "kernels" / "k" / "layernorm_cpu.cpp").read_text()
+    op = ScriptedOperator([f"Here is the kernel:\n```cpp\n{kernel}```\nIt normalizes each row."])
+    cfg = RunConfig(tasks=("level1/layernorm",), backend="cpu", size="small", seeds=2, generations=0, population=1,
+                    islands=1, compile_baseline=False, archive=str(tmp_path / "archive"), use_seed=False,
+                    operator="scripted", kernel_format="K")
+    with LocalExecutor(max_workers=1) as ex:
+        Run(cfg, tmp_path / "run", operator=op, executor=ex).execute()
+    prompt = "\n".join(m["content"] for m in op.requests[0].messages)
+    assert "ke_launch" in prompt and "typedef struct" in prompt and "PYBIND11_MODULE" not in prompt
+    rows = archive_rows(tmp_path / "archive")
+    assert len(rows) == 1 and rows[0]["kernel_format"] == "K" and rows[0]["status"] == "verified", rows
