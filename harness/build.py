@@ -151,7 +151,11 @@ def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | No
 def _build_extension(name: str, src: Path, tmp: Path, backend: str, flags: dict, arch: str,
                      timeout_s: float) -> tuple[bool, str]:
     """A torch extension through cpp_extension + ninja, in a child process (a crash or hang stays there)."""
+    from harness import pch  # the shared torch PCH (CPU); GCC ignores one that does not fit the flags
+
+    extra = pch.include_flags() if backend == "cpu" else []
     spec = {"name": name, "source": str(src), "dir": str(tmp), "backend": backend, **flags}
+    spec["cflags"] = list(spec["cflags"]) + extra
     env = dict(os.environ)
     if backend == "cuda" and arch:
         env["TORCH_CUDA_ARCH_LIST"] = arch
@@ -159,6 +163,8 @@ def _build_extension(name: str, src: Path, tmp: Path, backend: str, flags: dict,
     try:
         proc = subprocess.run([sys.executable, "-s", __file__, json.dumps(spec)], capture_output=True,
                               text=True, timeout=timeout_s, env=env, start_new_session=True)
+        if proc.returncode == 0 and backend == "cpu" and not extra:
+            pch.learn(tmp / "build.ninja")
         return proc.returncode == 0, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as e:
         return False, f"error: the compiler ran past {timeout_s:.0f} s and was killed\n{e.stdout or ''}"

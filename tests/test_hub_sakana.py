@@ -108,7 +108,6 @@ def test_bad_sources_give_clear_errors(tmp_path):
 
 def test_reverify_judges_an_imported_row_with_the_real_harness(tmp_path, monkeypatch):
     """One row, CPU backend, small size: the known-good GELU kernel claimed by a Sakana-schema row."""
-    monkeypatch.setenv("KERNEL_EVOLVE_CACHE", "/tmp/ke-cache")
     from hub.reverify import pending_rows, reverify
 
     task = (ROOT / "pipeline/tasks/level1/gelu.py").read_text()
