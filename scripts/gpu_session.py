@@ -4,6 +4,7 @@ Usage (on a CUDA machine, from the repo root):
     python3 scripts/gpu_session.py known-good [--size default] [--out DIR]
     python3 scripts/gpu_session.py refusals [--out DIR]
     python3 scripts/gpu_session.py all [--seeds N]   # also prebuilds the adversarial corpus's .cu files
+    python3 scripts/gpu_session.py format-k          # K vs A cold builds; K and K->A verified
 Prints a short table last and writes the full verdicts as JSON under --out.
 Needs only torch + ninja (the harness's own dependencies).
 """
@@ -100,9 +101,34 @@ def refusals(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def format_k(args: argparse.Namespace) -> list[dict]:
+    """Format K on the GPU: cold build seconds of K vs the same op in format A, K verified at the task's size,
+    and K exported to format A and verified too."""
+    import uuid
+
+    from harness.export import export_candidate
+
+    task = load_task("level1/layernorm")
+    tag = f"\n// gpu_session {uuid.uuid4().hex}\n"  # fresh sources: cold builds
+    k_src = (ROOT / "tests" / "kernels" / "k" / "layernorm_cuda.cu").read_text() + tag
+    a_src = known_good_kernel(task, "cuda").read_text() + tag
+    rows = []
+    for label, src in (("K", k_src), ("A", a_src), ("K->A", export_candidate(k_src, task, backend="cuda") + tag)):
+        t0 = time.monotonic()
+        b = build(src, backend="cuda", format="K" if label == "K" else "A")
+        cold = time.monotonic() - t0
+        v = verify(load_candidate(src, task), backend="cuda", seeds=args.seeds, size=args.size, timeout_s=600)
+        tm = v.timing
+        rows.append({"kind": label, "build_ok": b.ok, "cold_build_s": cold, "status": v.status, "error": v.error[:300],
+                     "kernel_ms": tm.kernel.median_ms if tm else None, "iqr": tm.kernel.iqr_ms if tm else None,
+                     "speedup_eager": tm.speedup_eager if tm else None, "seconds": v.seconds})
+        print(f"{label:5s} build {cold:6.1f}s {v.status:10s} {v.error[:120]}", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["known-good", "refusals", "all", "table"])
+    ap.add_argument("what", choices=["known-good", "refusals", "format-k", "all", "table"])
     ap.add_argument("--tasks", default="", help="comma-separated known-good tasks, in this order")
     ap.add_argument("--size", default="default")
     ap.add_argument("--seeds", type=int, default=3)
@@ -125,6 +151,12 @@ def main() -> None:
             rows = fn(args)
             (Path(args.out) / f"{what}.json").write_text(json.dumps(rows, indent=1, default=str))
             table(what, rows)
+        return
+    if args.what == "format-k":
+        rows = format_k(args)
+        (Path(args.out) / "format-k.json").write_text(json.dumps(rows, indent=1, default=str))
+        for r in rows:
+            print(f"| {r['kind']} | {r['cold_build_s']:.1f} | {r['status']} | {r['kernel_ms']} ({r['iqr']}) |")
         return
     rows = known_good(args) if args.what == "known-good" else refusals(args)
     (Path(args.out) / f"{args.what}.json").write_text(json.dumps(rows, indent=1, default=str))
