@@ -13,7 +13,9 @@ It owns the isolation of one runner process:
 Armed mode (`go_fd` in the config, used by `harness.warm`): the worker is started
 at once and waits, in trusted code only, for its job path on its stdin; the
 supervisor relays one line from `go_fd` ({"timeout_s": T, "job": PATH}) to it,
-and the wall-clock deadline starts only then. EOF on `go_fd` (the pool or its
+and the wall-clock deadline starts only then. The waiting worker starts at nice
+`armed_nice` (its import yields to running jobs) and every thread of the tree is
+back at the supervisor's own nice before the job is relayed. EOF on `go_fd` (the pool or its
 process went away) or `armed_max_s` without a job ends the tree.
 Exit status: the worker's exit code, 128+signal if it died of a signal, 124 on timeout.
 """
@@ -105,6 +107,8 @@ def _drop(cfg: dict) -> None:
 def _exec_worker(cfg: dict) -> None:
     try:
         os.chdir(cfg["cwd"])
+        if cfg.get("armed_nice"):
+            os.nice(int(cfg["armed_nice"]))
         _limits(cfg)
         _drop(cfg)
         out = os.open(cfg["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -149,6 +153,20 @@ def _ns_init(cfg: dict) -> None:
     os._exit(code)  # the kernel now kills every process left in this namespace
 
 
+def _renice_tree(me: int, nice: int) -> None:
+    """Every thread of every process below the supervisor to `nice` (root may raise priority back)."""
+    for pid in _descendants(me):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+            except (OSError, ValueError):
+                pass
+
+
 def _await_job(go: int, relay: int, armed_until: float) -> tuple[float | None, bool]:
     """Armed mode, one poll: (deadline, abandoned). The deadline starts when the job line arrives."""
     try:
@@ -164,6 +182,7 @@ def _await_job(go: int, relay: int, armed_until: float) -> tuple[float | None, b
         deadline = time.monotonic() + float(msg["timeout_s"])
     except (ValueError, KeyError, TypeError):
         return None, True  # EOF or garbage: the pool is gone
+    _renice_tree(os.getpid(), os.getpriority(os.PRIO_PROCESS, 0))
     try:
         os.write(relay, (path + "\n").encode())
     except OSError:

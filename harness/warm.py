@@ -136,8 +136,10 @@ class Armed:
                 pass
 
 
-def arm(*, backend: str, env: dict[str, str] | None, limits: Limits, armed_max_s: float) -> Armed:
-    """Start one sandbox whose worker imports torch and waits for a job."""
+def arm(*, backend: str, env: dict[str, str] | None, limits: Limits, armed_max_s: float,
+        armed_nice: int = 10) -> Armed:
+    """Start one sandbox whose worker imports torch (at nice `armed_nice`, so it yields to running jobs)
+    and waits for a job; the supervisor puts the whole tree back at its own nice before it relays the job."""
     tmp = Path(tempfile.mkdtemp(prefix="ke-run-"))
     uid = runner._alloc_uid() if runner.can_drop_privileges() else None
     read_fd, write_fd = runner.result_pipe()
@@ -149,7 +151,8 @@ def arm(*, backend: str, env: dict[str, str] | None, limits: Limits, armed_max_s
         cmd = [sys.executable, "-s", "-B", str(runner.WORKER), "--wait", str(ready_w), str(tmp)]
         cfg = runner.sandbox_config(tmp, uid, cmd, limits=limits, backend=backend, env=env,
                                     pass_fds=[write_fd, ready_w])
-        cfg.update(go_fd=go_r, armed_max_s=armed_max_s)
+        cfg.update(go_fd=go_r, armed_max_s=armed_max_s,
+                   armed_nice=armed_nice if os.geteuid() == 0 else 0)  # only root can lower it again
         proc = runner.start_sandbox(cfg, [write_fd, ready_w, go_r])
     except BaseException:
         for fd in (read_fd, write_fd, ready_r, ready_w, go_r, go_w):

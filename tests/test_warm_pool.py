@@ -180,7 +180,7 @@ class Model(nn.Module):
         return x
 
 def get_init_inputs():
-    raise RuntimeError("ENV=" + json.dumps({"env": dict(os.environ), "cwd": os.getcwd()}))
+    raise RuntimeError("ENV=" + json.dumps({"env": dict(os.environ), "cwd": os.getcwd(), "nice": os.nice(0)}))
 '''
 
 
@@ -281,6 +281,7 @@ def test_pre_started_worker_has_the_clean_environment(monkeypatch: pytest.Monkey
     env = warm["env"]
     assert env["HOME"] == env["TMPDIR"] == warm["cwd"] and Path(warm["cwd"]).name.startswith("ke-run-")
     assert warm["cwd"] != cold["cwd"]
+    assert warm["nice"] == cold["nice"] == os.nice(0)  # the pre-start's low priority ends before the job
     # exactly the cold worker's environment, but for the run's own directory
     home = lambda e: {k: v.replace(e["cwd"], "<run>") for k, v in e["env"].items()}  # noqa: E731
     assert home(warm) == home(cold)
