@@ -148,6 +148,7 @@ def arm(*, backend: str, env: dict[str, str] | None, limits: Limits, armed_max_s
     try:
         if uid is not None:
             os.chown(tmp, uid, uid)
+        # DIR (last) is unused by the worker: it names the run in `ps`, as a cold run's job path does
         cmd = [sys.executable, "-s", "-B", str(runner.WORKER), "--wait", str(ready_w), str(tmp)]
         cfg = runner.sandbox_config(tmp, uid, cmd, limits=limits, backend=backend, env=env,
                                     pass_fds=[write_fd, ready_w])

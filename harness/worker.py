@@ -1,9 +1,8 @@
 """Code that runs inside a sandboxed runner process: builds inputs, calls models, times, ships raw results.
 
-Started by `harness/_sandbox.py` as `python worker.py JOB.json`, or pre-started by
-`harness.warm` as `python worker.py --wait READY_FD`: it then imports torch (and
-touches no CUDA), writes one byte to READY_FD, and blocks on stdin until the
-supervisor relays its job's path; from there it is a cold worker. It has three
+Started by `harness/_sandbox.py` as `python worker.py JOB.json`, or pre-started by `harness.warm` as
+`python worker.py --wait READY_FD DIR`: it imports torch (no CUDA), writes a byte to READY_FD, and reads
+its job's path from stdin (relayed by the supervisor); from there it is a cold worker. It has three
 roles, each in its own process:
 - "reference": the task's eager outputs in its own dtype and in float64,
   input fingerprints, eager and torch.compile timings, the device bandwidth;
@@ -372,8 +371,7 @@ def wait_for_job(ready_fd):
     os.write(ready_fd, b"R")
     os.close(ready_fd)
     path = sys.stdin.readline().strip()
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)  # the candidate never gets the control pipe
+    os.dup2(null := os.open(os.devnull, os.O_RDONLY), 0)  # the candidate never gets the control pipe
     os.close(null)
     if not path:
         os._exit(4)  # the pool went away before a job came
