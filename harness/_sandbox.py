@@ -10,12 +10,20 @@ It owns the isolation of one runner process:
 - otherwise: it makes itself a child subreaper and kills every descendant;
 - resource limits (address space, processes, file size, no core dumps);
 - a wall-clock timeout, after which the whole tree is killed.
+Armed mode (`go_fd` in the config, used by `harness.warm`): the worker is started
+at once and waits, in trusted code only, for its job path on its stdin; the
+supervisor relays one line from `go_fd` ({"timeout_s": T, "job": PATH}) to it,
+and the wall-clock deadline starts only then. The waiting worker starts at nice
+`armed_nice` (its import yields to running jobs) and every thread of the tree is
+back at the supervisor's own nice before the job is relayed. EOF on `go_fd` (the pool or its
+process went away) or `armed_max_s` without a job ends the tree.
 Exit status: the worker's exit code, 128+signal if it died of a signal, 124 on timeout.
 """
 import ctypes
 import json
 import os
 import resource
+import select
 import signal
 import sys
 import time
@@ -99,13 +107,15 @@ def _drop(cfg: dict) -> None:
 def _exec_worker(cfg: dict) -> None:
     try:
         os.chdir(cfg["cwd"])
+        if cfg.get("armed_nice"):
+            os.nice(int(cfg["armed_nice"]))
         _limits(cfg)
         _drop(cfg)
         out = os.open(cfg["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(out, 1)
         os.dup2(out, 2)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
+        stdin = cfg.get("_stdin_fd")  # armed mode: the job path arrives here; else nothing to read
+        os.dup2(stdin if stdin is not None else os.open(os.devnull, os.O_RDONLY), 0)
         for fd in cfg.get("pass_fds", []):
             os.set_inheritable(fd, True)
         os.execve(cfg["cmd"][0], cfg["cmd"], cfg["env"])
@@ -143,6 +153,44 @@ def _ns_init(cfg: dict) -> None:
     os._exit(code)  # the kernel now kills every process left in this namespace
 
 
+def _renice_tree(me: int, nice: int) -> None:
+    """Every thread of every process below the supervisor to `nice` (root may raise priority back)."""
+    for pid in _descendants(me):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+            except (OSError, ValueError):
+                pass
+
+
+def _await_job(go: int, relay: int, armed_until: float) -> tuple[float | None, bool]:
+    """Armed mode, one poll: (deadline, abandoned). The deadline starts when the job line arrives."""
+    try:
+        ready = select.select([go], [], [], 0.05)[0]
+    except InterruptedError:
+        return None, False
+    if not ready:
+        return None, time.monotonic() > armed_until
+    line = os.read(go, 65536)
+    try:
+        msg = json.loads(line)
+        path = str(msg["job"])
+        deadline = time.monotonic() + float(msg["timeout_s"])
+    except (ValueError, KeyError, TypeError):
+        return None, True  # EOF or garbage: the pool is gone
+    _renice_tree(os.getpid(), os.getpriority(os.PRIO_PROCESS, 0))
+    try:
+        os.write(relay, (path + "\n").encode())
+    except OSError:
+        pass  # the worker died while waiting: the next poll collects its status
+    os.close(relay)
+    return deadline, False
+
+
 def main() -> int:
     cfg = json.loads(sys.argv[1])
     me = os.getpid()
@@ -165,6 +213,12 @@ def main() -> int:
     applied.append("rlimits")
     sys.stderr.write(json.dumps({"isolation": " + ".join(applied)}) + "\n")
     sys.stderr.flush()
+    go = cfg.get("go_fd")
+    relay = -1
+    if go is not None:  # armed: the worker reads its job path from this pipe; only the supervisor holds go_fd
+        os.set_inheritable(int(go), False)
+        cfg["_stdin_fd"], relay = os.pipe()
+        os.set_inheritable(relay, False)
     child = os.fork()
     if child == 0:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -172,7 +226,10 @@ def main() -> int:
             _ns_init(cfg)
         os.setsid()
         _exec_worker(cfg)
-    deadline = time.monotonic() + float(cfg["timeout_s"])
+    if go is not None:
+        os.close(cfg["_stdin_fd"])
+    armed_until = time.monotonic() + float(cfg.get("armed_max_s", 3600.0))
+    deadline = None if go is not None else time.monotonic() + float(cfg["timeout_s"])
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))  # the parent's own deadline
     code = None
@@ -181,7 +238,11 @@ def main() -> int:
         if pid == child:
             code = _status_code(status)
             break
-        if stop or time.monotonic() > deadline:
+        if deadline is None:  # armed, no job yet
+            deadline, abandoned = _await_job(int(go), relay, armed_until)
+            if abandoned:
+                stop.append(1)
+        if stop or (deadline is not None and time.monotonic() > deadline):
             os.kill(child, signal.SIGKILL)
             os.waitpid(child, 0)
             code = 124

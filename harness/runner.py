@@ -4,7 +4,8 @@
 `harness/_sandbox.py` (which starts `harness/worker.py` under an unprivileged
 uid, in new PID and network namespaces where the OS allows: see
 `sandbox_namespaces`), and reads the
-worker's messages from a pipe that only the worker holds a write end of. The
+worker's messages from a pipe that only the worker holds a write end of (or hands
+the job to a worker that `harness.warm` pre-started in the same kind of sandbox). The
 environment is built from a whitelist, so no token or secret reaches the
 worker. Whatever happens (crash, hang, exit, garbage on the pipe) comes back
 as a `RunResult`; this module never raises for the worker's behaviour.
@@ -22,11 +23,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from harness import wire
+
+if TYPE_CHECKING:
+    from harness.warm import WarmPool
 
 HERE = Path(__file__).resolve().parent
 SANDBOX = HERE / "_sandbox.py"
@@ -232,10 +236,40 @@ def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, timeout_s: float
 
 
 def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str, str] | None = None,
-            files: dict[str, str] | None = None, copies: dict[str, str] | None = None) -> RunResult:
-    """Run harness/worker.py on `job` in a fresh sandboxed process; collect its messages."""
+            files: dict[str, str] | None = None, copies: dict[str, str] | None = None,
+            pool: "WarmPool | None" = None) -> RunResult:
+    """Run harness/worker.py on `job` in a fresh sandboxed process; collect its messages.
+
+    With a `pool` (harness.warm.WarmPool) of the same backend, environment and rlimits, the process is one
+    the pool pre-started (torch imported, waiting for one job); otherwise, or if the pool has none, a cold one.
+    """
+    if pool is not None:
+        res = pool.run(job, limits=limits, backend=backend, env=env, files=files, copies=copies)
+        if res is not None:
+            return res
     tmp = Path(tempfile.mkdtemp(prefix="ke-run-"))
     uid = _alloc_uid() if can_drop_privileges() else None
+    read_fd, write_fd = result_pipe()
+    try:
+        if uid is not None:
+            os.chown(tmp, uid, uid)
+        write_job(tmp, uid, dict(job, out_fd=write_fd), files, copies)
+        cmd = [sys.executable, "-s", "-B", str(WORKER), str(tmp / "job.json")]
+        cfg = sandbox_config(tmp, uid, cmd, limits=limits, backend=backend, env=env, pass_fds=[write_fd])
+        t0 = time.monotonic()
+        proc = start_sandbox(cfg, [write_fd])
+        os.close(write_fd)
+        write_fd = -1
+        return collect(proc, read_fd, tmp, limits, t0)
+    finally:
+        if write_fd >= 0:
+            os.close(write_fd)
+        _free_uid(uid)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def result_pipe() -> tuple[int, int]:
+    """(read end, write end) of a worker's result pipe."""
     read_fd, write_fd = os.pipe()
     try:  # a 1 MiB pipe: GB-sized outputs cross in 16x fewer system calls (costly under gVisor)
         import fcntl
@@ -243,63 +277,77 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
         fcntl.fcntl(read_fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
     except OSError:
         pass
+    return read_fd, write_fd
+
+
+def write_job(tmp: Path, uid: int | None, job: dict[str, Any], files: dict[str, str] | None,
+              copies: dict[str, str] | None) -> None:
+    """The job's files and job.json into the run's directory, owned by the run's uid (never through a link)."""
+    def put(name: str, data: bytes) -> None:
+        fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if uid is not None:
+            os.chown(tmp / name, uid, uid, follow_symlinks=False)
+
+    for name, text in (files or {}).items():
+        put(name, text.encode())
+    for name, src in (copies or {}).items():
+        put(name, Path(src).read_bytes())
+    put("job.json", json.dumps(job).encode())
+
+
+def sandbox_config(tmp: Path, uid: int | None, cmd: list[str], *, limits: Limits, backend: str,
+                   env: dict[str, str] | None, pass_fds: list[int]) -> dict[str, Any]:
+    """The supervisor's configuration for one run in `tmp` (see harness/_sandbox.py)."""
+    extra = dict(env or {})
+    if backend == "cpu":
+        # glibc fills every fresh allocation with 0x7f bytes (3.4e38 as float32, 1.4e306 as float64), and
+        # never hands out fresh zero pages from mmap: torch::empty gives garbage, never a plausible answer.
+        extra.setdefault("MALLOC_PERTURB_", "128")
+        extra.setdefault("MALLOC_MMAP_MAX_", "0")
+    cfg = {
+        "cmd": cmd, "env": clean_env(extra, home=str(tmp)), "cwd": str(tmp), "log": str(tmp / "worker.log"),
+        "timeout_s": limits.startup_s + limits.timeout_s, "as_mb": limits.memory_mb if backend == "cpu" else None,
+        "nproc": limits.nproc if uid is not None else None, "fsize_mb": limits.fsize_mb,
+        "uid": uid, "gid": uid, "pass_fds": list(pass_fds), "host_netns": _netns(),
+    }
+    cfg["pid_namespace"], cfg["net_namespace"], cfg["note"] = sandbox_namespaces(backend)
+    return cfg
+
+
+def start_sandbox(cfg: dict[str, Any], pass_fds: list[int]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-s", "-B", str(SANDBOX), json.dumps(cfg)],
+        pass_fds=pass_fds, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+    )
+
+
+def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0: float,
+            note: str = "") -> RunResult:
+    """Read the worker's messages until its supervisor ends (killing it past the deadline from `t0`)."""
     messages: list = []
     times: list[tuple[str, float, float]] = []
     wire_error = [""]
+    reader = threading.Thread(target=_read_all, args=(read_fd, limits, messages, times, wire_error), daemon=True)
+    reader.start()
+    code = _wait(proc, t0, times, limits)
+    sandbox_err = proc.stderr.read() if proc.stderr else b""
+    reader.join(timeout=30)
+    wall = time.monotonic() - t0
+    log = _tail(tmp / "worker.log")
+    first, _, rest = sandbox_err.decode("utf-8", "replace").partition("\n")
     try:
-        for name, text in (files or {}).items():
-            (tmp / name).write_text(text)
-        for name, src in (copies or {}).items():
-            shutil.copyfile(src, tmp / name)
-        job = dict(job, out_fd=write_fd)
-        (tmp / "job.json").write_text(json.dumps(job))
-        if uid is not None:
-            for p in [tmp, *tmp.rglob("*")]:
-                os.chown(p, uid, uid)
-        extra = dict(env or {})
-        if backend == "cpu":
-            # glibc fills every fresh allocation with 0x7f bytes (3.4e38 as float32, 1.4e306 as float64), and
-            # never hands out fresh zero pages from mmap: torch::empty gives garbage, never a plausible answer.
-            extra.setdefault("MALLOC_PERTURB_", "128")
-            extra.setdefault("MALLOC_MMAP_MAX_", "0")
-        cfg = {
-            "cmd": [sys.executable, "-s", "-B", str(WORKER), str(tmp / "job.json")],
-            "env": clean_env(extra, home=str(tmp)), "cwd": str(tmp), "log": str(tmp / "worker.log"),
-            "timeout_s": limits.startup_s + limits.timeout_s, "as_mb": limits.memory_mb if backend == "cpu" else None,
-            "nproc": limits.nproc if uid is not None else None, "fsize_mb": limits.fsize_mb,
-            "uid": uid, "gid": uid, "pass_fds": [write_fd], "host_netns": _netns(),
-        }
-        cfg["pid_namespace"], cfg["net_namespace"], cfg["note"] = sandbox_namespaces(backend)
-        t0 = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-s", "-B", str(SANDBOX), json.dumps(cfg)],
-            pass_fds=[write_fd], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-        )
-        os.close(write_fd)
-        write_fd = -1
-        reader = threading.Thread(target=_read_all, args=(read_fd, limits, messages, times, wire_error), daemon=True)
-        reader.start()
-        code = _wait(proc, t0, times, limits)
-        sandbox_err = proc.stderr.read() if proc.stderr else b""
-        reader.join(timeout=30)
-        wall = time.monotonic() - t0
-        log = _tail(tmp / "worker.log")
-        first, _, rest = sandbox_err.decode("utf-8", "replace").partition("\n")
-        try:
-            isolation = str(json.loads(first)["isolation"])
-        except (ValueError, KeyError, TypeError):
-            isolation, rest = "unknown", first + "\n" + rest
-        if rest.strip():
-            log += "\n" + rest[-2000:]
-        return RunResult(exit_code=code, timed_out=code == 124, messages=messages, log_tail=log, wall_s=wall,
-                         wire_error=wire_error[0], isolation=isolation,
-                         times=times)
-    finally:
-        if write_fd >= 0:
-            os.close(write_fd)
-        _free_uid(uid)
-        shutil.rmtree(tmp, ignore_errors=True)
+        isolation = str(json.loads(first)["isolation"])
+    except (ValueError, KeyError, TypeError):
+        isolation, rest = "unknown", first + "\n" + rest
+    if rest.strip():
+        log += "\n" + rest[-2000:]
+    if note:
+        isolation += " + " + note
+    return RunResult(exit_code=code, timed_out=code == 124, messages=messages, log_tail=log, wall_s=wall,
+                     wire_error=wire_error[0], isolation=isolation, times=times)
 
 
 def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits) -> int:

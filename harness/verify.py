@@ -24,6 +24,7 @@ from harness.reference import Reference, device_env, get_reference, resolve_back
 from harness.runner import Limits, RunResult, run_job
 from harness.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
 from harness.types import Candidate, Check, Env, Timing, Verdict
+from harness.warm import WarmPool
 
 ALLOWED_ATEN = frozenset(
     "aten::" + n for n in (
@@ -70,11 +71,13 @@ def _env(ref: Reference | None, backend: str, arch: str = "") -> Env:
 def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size: str = "auto",
            timing: bool = True, compile_baseline: bool = True, timeout_s: float = 120.0,
            repeats: int | None = None, warmup: int | None = None, static_checks: bool = True,
-           device_index: int | None = None) -> Verdict:
+           device_index: int | None = None, pool: WarmPool | None = None) -> Verdict:
     """Judge one candidate. Never raises for anything the candidate or the task does.
 
     `static_checks=False` runs the dynamic checks alone; tests use it to prove that no exploit is
-    stopped by the static filter only. `device_index` pins the runs to one visible GPU.
+    stopped by the static filter only. `device_index` pins the runs to one visible GPU. `pool` (a
+    `harness.warm.WarmPool` of this backend and device) runs the candidate in a pre-started sandbox
+    when it has one (the reference stays cold); the checks are the same either way.
     """
     backend = resolve_backend(backend)
     size = resolve_size(size, backend)
@@ -137,7 +140,8 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
     if lock:
         lock.acquire()
     try:
-        res = run_job(job, limits=limits, backend=backend, files=files, copies=copies, env=device_env(device_index))
+        res = run_job(job, limits=limits, backend=backend, files=files, copies=copies, env=device_env(device_index),
+                      pool=pool)
     finally:
         if lock:
             lock.release()

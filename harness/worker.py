@@ -1,6 +1,8 @@
 """Code that runs inside a sandboxed runner process: builds inputs, calls models, times, ships raw results.
 
-Started by `harness/_sandbox.py` as `python worker.py JOB.json`. It has three
+Started by `harness/_sandbox.py` as `python worker.py JOB.json`, or pre-started by `harness.warm` as
+`python worker.py --wait READY_FD DIR`: it imports torch (no CUDA), writes a byte to READY_FD, and reads
+its job's path from stdin (relayed by the supervisor); from there it is a cold worker. It has three
 roles, each in its own process:
 - "reference": the task's eager outputs in its own dtype and in float64,
   input fingerprints, eager and torch.compile timings, the device bandwidth;
@@ -32,6 +34,7 @@ import torch  # noqa: E402
 from harness import wire  # noqa: E402
 
 OUT = None
+CUDA_AT_START = None  # was CUDA initialised when the job started? (a pre-started worker must not have touched it)
 
 
 def send(kind, meta=None, tensors=None):
@@ -305,7 +308,7 @@ def role_candidate(job):
     apply_size(mod, job["size"])
     model, call = load_candidate(job, mod, device)
     params = list(model.state_dict().values())
-    send("hello", {"weights_sha": fingerprint(params), "pid": os.getpid()})
+    send("hello", {"weights_sha": fingerprint(params), "pid": os.getpid(), "cuda_at_start": CUDA_AT_START})
     all_cases = cases(mod, job)
     specs = job["out_specs"]
     sets = []
@@ -403,9 +406,24 @@ def role_functional(job):
     send("done")
 
 
+def wait_for_job(ready_fd):
+    """Pre-started: everything a job imports anyway, then wait for the job's path (the deadline starts then)."""
+    import torch.profiler  # noqa: F401 - the candidate role's profile step imports it
+    os.write(ready_fd, b"R")
+    os.close(ready_fd)
+    path = sys.stdin.readline().strip()
+    os.dup2(null := os.open(os.devnull, os.O_RDONLY), 0)  # the candidate never gets the control pipe
+    os.close(null)
+    if not path:
+        os._exit(4)  # the pool went away before a job came
+    return path
+
+
 def main():
-    global OUT
-    with open(sys.argv[1]) as f:
+    global OUT, CUDA_AT_START
+    path = wait_for_job(int(sys.argv[2])) if sys.argv[1] == "--wait" else sys.argv[1]
+    CUDA_AT_START = torch.cuda.is_initialized()
+    with open(path) as f:
         job = json.load(f)
     OUT = wire.open_writer(job["out_fd"])
     torch.backends.cuda.matmul.allow_tf32 = False
