@@ -17,17 +17,32 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Judges candidates in parallel on this machine (each in its own sandboxed process)."""
+    """Judges candidates in parallel on this machine (each in its own sandboxed process).
 
-    def __init__(self, max_workers: int = 2):
+    `warm=N` keeps N pre-started sandboxes (`harness.warm.WarmPool`) for `backend`'s candidate runs:
+    each candidate still gets a fresh process of its own, minus the interpreter start and torch import.
+    """
+
+    def __init__(self, max_workers: int = 2, *, warm: int = 0, backend: str = "cpu"):
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ke-verify")
+        self._warm = None
+        if warm > 0:
+            from harness.warm import WarmPool
+
+            self._warm = WarmPool(warm, backend=backend)
 
     def submit(self, candidate: Candidate, **verify_kw: Any) -> "Future[Verdict]":
+        from harness.reference import resolve_backend
         from harness.verify import verify
+
+        if self._warm is not None and resolve_backend(verify_kw.get("backend", "auto")) == self._warm.backend:
+            verify_kw = dict(verify_kw, pool=self._warm)
         return self._pool.submit(verify, candidate, **verify_kw)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
+        if self._warm is not None:
+            self._warm.close()
 
     def __enter__(self) -> "LocalExecutor":
         return self

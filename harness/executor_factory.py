@@ -23,6 +23,7 @@ def make_executor(kind: str = "local", *, backend: str = "auto", workers: int = 
         from harness.verify import verify
 
         devices = kw.pop("devices", None)
+        warm = int(kw.pop("warm", 0) or 0)
         if kw:
             raise ValueError(f"unknown option(s) for the local executor: {', '.join(sorted(kw))}")
         if resolve_backend(backend) == "cuda":
@@ -33,8 +34,10 @@ def make_executor(kind: str = "local", *, backend: str = "auto", workers: int = 
                               RuntimeWarning, stacklevel=2)
                 devs = devs[:1]
             if devs:
+                if warm:
+                    raise ValueError("warm runners are not wired into the multi-GPU pool yet: drop --warm on CUDA")
                 return GpuPoolExecutor(devs, build_workers=workers)
-        return LocalExecutor(max_workers=workers)
+        return LocalExecutor(max_workers=workers, warm=warm, backend=resolve_backend(backend))
     if kind == "ray":
         from harness.ray_executor import RayExecutor
 

@@ -41,6 +41,7 @@ def harness(
     corpus_root: Path = typer.Option(None, "--corpus", help="kernel-evolve checkout holding pipeline/tasks and tests/."),
     out: Path = typer.Option(Path("bench-harness.json"), help="Where to write the JSON report."),
     fresh: bool = typer.Option(False, help="Make every candidate a new source, so every build is cold."),
+    warm: int = typer.Option(0, min=0, help="Local CPU executor: pre-started sandboxes kept ready (0 = cold starts)."),
 ) -> None:
     """Judge a mix of known-good, failing and adversarial candidates; report throughput and stage latencies."""
     from harness import bench
@@ -57,14 +58,14 @@ def harness(
             be = backend if backend != "auto" else ("cuda" if ex.cluster_gpus() > 0 else "cpu")
         else:
             be = resolve_backend(backend)
-            ex = make_executor(executor, backend=be, workers=workers)
+            ex = make_executor(executor, backend=be, workers=workers, **({"warm": warm} if warm else {}))
         items = bench.pick(bench.corpus(be, corpus_root or bench.REPO_ROOT), candidates, cats)
     except (ValueError, RuntimeError) as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2)
     verify_kw = dict(backend=be, size=size, seeds=seeds, timing=timing, compile_baseline=compile_baseline,
                      timeout_s=timeout)
-    config = dict(candidates=candidates, backend=be, executor=executor, workers=workers, mix=cats,
+    config = dict(candidates=candidates, backend=be, executor=executor, workers=workers, warm=warm, mix=cats,
                   verify=verify_kw, machine=bench.machine(), executor_class=type(ex).__name__)
     console.print(f"judging {candidates} candidates on {be} with {type(ex).__name__} ...")
     try:

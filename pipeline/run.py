@@ -57,6 +57,7 @@ class RunConfig:
     compile_baseline: bool = True
     timeout_s: float = 120.0
     workers: int = 2
+    warm: int = 0                    # pre-started sandboxes for candidate runs (local executor, 0 = off)
     max_llm_calls: int | None = None
     max_tokens: int | None = None
     max_wall_s: float | None = None
@@ -147,7 +148,7 @@ class Run:
         self._owned_executor = executor is None
         if executor is None:
             from harness.executor import LocalExecutor
-            executor = LocalExecutor(max_workers=config.workers)
+            executor = LocalExecutor(max_workers=config.workers, warm=config.warm, backend=self.backend)
         if check_functional is None:
             from harness.verify import check_functional as cf
             check_functional = cf

@@ -299,3 +299,14 @@ def test_cuda_pool_worker_starts_without_cuda_and_verifies(monkeypatch: pytest.M
     assert "pre-started" in _isolation(v)
     assert runs[-1].first("hello")[0]["cuda_at_start"] is False
 
+
+
+def test_local_executor_with_warm_runners_judges_through_the_pool() -> None:
+    from harness.executor import LocalExecutor
+
+    task = load_task("level1/gelu")
+    cand = load_candidate(known_good_kernel(task, "cpu"), task)
+    with LocalExecutor(max_workers=1, warm=1, backend="cpu") as ex:
+        v = ex.submit(cand, backend="cpu", seeds=2, size="small", compile_baseline=False, repeats=5).result()
+    iso = next(c.reason for c in v.checks if c.name == "isolation")
+    assert v.status == "verified" and "pre-started" in iso, (v.status, iso)
