@@ -44,6 +44,7 @@ class BuildResult:
     error: str            # compiler output cut to the actionable lines ("" on success)
     seconds: float
     cached: bool
+    path: str = "whole"   # how it was built: whole, split (kernel and host units apart), format K
 
 
 def cache_root() -> Path:
@@ -127,13 +128,14 @@ def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | No
             src = tmp / ("kernel.cu" if backend == "cuda" else "kernel.cpp")
             src.write_text(source)
             so = tmp / f"{name}.so"
+            path = "format K" if format == "K" else "whole"
             if format == "K":
                 ok, output = k_compile(str(src), str(so), backend=backend, arch=arch, timeout_s=timeout_s)
             else:
-                ok, output = _build_extension(name, src, tmp, backend, flags, arch, timeout_s)
+                ok, output, path = _build_a(source, name, src, tmp, backend, flags, arch, timeout_s)
             ok = ok and so.is_file()
             status = {"ok": ok, "error": "" if ok else trim_compiler_output(output, str(tmp)) or "build failed",
-                      "seconds": time.monotonic() - t0}
+                      "seconds": time.monotonic() - t0, "path": path}
             (tmp / "status.json").write_text(json.dumps(status))
             os.chmod(tmp, 0o755)
             try:
@@ -148,13 +150,33 @@ def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | No
         return entry
 
 
-def _build_extension(name: str, src: Path, tmp: Path, backend: str, flags: dict, arch: str,
+def _build_a(source: str, name: str, src: Path, tmp: Path, backend: str, flags: dict, arch: str,
+             timeout_s: float) -> tuple[bool, str, str]:
+    """Format A: on CUDA, the kernel unit (nvcc, no torch headers) and the host unit (host compiler + PCH)
+    built apart where the source splits; otherwise, or if that build fails, the source whole."""
+    from harness.split import split_source
+
+    sp = split_source(source) if backend == "cuda" and not os.environ.get("KE_NO_SPLIT") else None
+    if sp is not None:
+        host, kern = tmp / "ke_host.cpp", tmp / "ke_kernel.cu"
+        host.write_text(sp.host_cpp)
+        kern.write_text(sp.kernel_cu)
+        ok, output = _build_extension(name, [host, kern], tmp, backend, flags, arch, timeout_s)
+        if ok:
+            return ok, output, "split"
+        for leftover in tmp.glob("*.o"):
+            leftover.unlink()
+    ok, output = _build_extension(name, [src], tmp, backend, flags, arch, timeout_s)
+    return ok, output, "whole" if sp is None else "whole (the split build failed)"
+
+
+def _build_extension(name: str, sources: list[Path], tmp: Path, backend: str, flags: dict, arch: str,
                      timeout_s: float) -> tuple[bool, str]:
     """A torch extension through cpp_extension + ninja, in a child process (a crash or hang stays there)."""
-    from harness import pch  # the shared torch PCH (CPU); GCC ignores one that does not fit the flags
+    from harness import pch  # the shared torch PCH; GCC ignores one that does not fit the flags
 
-    extra = pch.include_flags() if backend == "cpu" else []
-    spec = {"name": name, "source": str(src), "dir": str(tmp), "backend": backend, **flags}
+    extra = pch.include_flags(backend)
+    spec = {"name": name, "sources": [str(s) for s in sources], "dir": str(tmp), "backend": backend, **flags}
     spec["cflags"] = list(spec["cflags"]) + extra
     env = dict(os.environ)
     if backend == "cuda" and arch:
@@ -163,8 +185,8 @@ def _build_extension(name: str, src: Path, tmp: Path, backend: str, flags: dict,
     try:
         proc = subprocess.run([sys.executable, "-s", __file__, json.dumps(spec)], capture_output=True,
                               text=True, timeout=timeout_s, env=env, start_new_session=True)
-        if proc.returncode == 0 and backend == "cpu" and not extra:
-            pch.learn(tmp / "build.ninja")
+        if proc.returncode == 0 and not extra:
+            pch.learn(tmp / "build.ninja", backend)
         return proc.returncode == 0, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as e:
         return False, f"error: the compiler ran past {timeout_s:.0f} s and was killed\n{e.stdout or ''}"
@@ -180,7 +202,7 @@ def _read_entry(final: Path, key: str, name: str, t0: float, cached: bool = True
     return BuildResult(ok=ok, key=key, so_path=str(so) if ok else "", module_name=name,
                        error="" if ok else status.get("error", "build failed"),
                        seconds=time.monotonic() - t0 if cached else float(status.get("seconds", 0.0)),
-                       cached=cached)
+                       cached=cached, path=str(status.get("path", "whole")))
 
 
 class BuildPool:
@@ -202,7 +224,7 @@ def _child(spec: dict) -> None:
     from torch.utils import cpp_extension
 
     fn = cpp_extension._write_ninja_file_and_build_library
-    kwargs = dict(name=spec["name"], sources=[spec["source"]], extra_cflags=spec["cflags"],
+    kwargs = dict(name=spec["name"], sources=spec["sources"], extra_cflags=spec["cflags"],
                   extra_cuda_cflags=spec["cuda_cflags"], extra_sycl_cflags=None, extra_ldflags=spec["ldflags"],
                   extra_include_paths=None, build_directory=spec["dir"], verbose=False,
                   with_cuda=spec["backend"] == "cuda", with_sycl=False, is_standalone=False)

@@ -60,20 +60,24 @@ def flags_from_ninja(build_ninja: Path) -> tuple[str, list[str]] | None:
     return cxx.group(1).strip(), out
 
 
-def include_flags() -> list[str]:
-    """Extra compiler flags that use the published PCH, or [] if there is none (or KE_NO_PCH is set)."""
+def _record(backend: str) -> str:
+    return "pch.json" if backend == "cpu" else f"pch-{backend}.json"
+
+
+def include_flags(backend: str = "cpu") -> list[str]:
+    """Extra host-compiler flags that use the backend's published PCH, or [] (none yet, or KE_NO_PCH set)."""
     if os.environ.get("KE_NO_PCH"):
         return []
     try:
-        rec = json.loads((_root() / "pch.json").read_text())
+        rec = json.loads((_root() / _record(backend)).read_text())
         header = Path(rec["dir"]) / HEADER
     except (OSError, ValueError, KeyError, TypeError):
         return []
     return ["-include", str(header), "-Winvalid-pch"] if (header.parent / (HEADER + ".gch")).is_file() else []
 
 
-def learn(build_ninja: Path) -> None:
-    """After a successful CPU build: make the PCH for its flags in the background, unless one exists or is due."""
+def learn(build_ninja: Path, backend: str = "cpu") -> None:
+    """After a successful build: make the PCH for its host flags in the background, unless one exists or is due."""
     if os.environ.get("KE_NO_PCH"):
         return
     found = flags_from_ninja(build_ninja)
@@ -83,11 +87,11 @@ def learn(build_ninja: Path) -> None:
     root = _root()
     ident = hashlib.sha256(json.dumps([cxx, flags]).encode()).hexdigest()[:16]
     try:
-        if json.loads((root / "pch.json").read_text()).get("ident") == ident:
+        if json.loads((root / _record(backend)).read_text()).get("ident") == ident:
             return
     except (OSError, ValueError, AttributeError):
         pass
-    lock = root / "pch.lock"
+    lock = root / (_record(backend) + ".lock" if backend != "cpu" else "pch.lock")
     try:
         if time.time() - lock.stat().st_mtime > LOCK_STALE_S:
             lock.unlink()
@@ -97,7 +101,8 @@ def learn(build_ninja: Path) -> None:
         os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
     except OSError:
         return  # another build is making it
-    spec = json.dumps({"root": str(root), "ident": ident, "cxx": cxx, "flags": flags})
+    spec = json.dumps({"root": str(root), "ident": ident, "cxx": cxx, "flags": flags, "record": _record(backend),
+                       "lock": lock.name})
     subprocess.Popen([sys.executable, "-s", __file__, "make", spec], stdin=subprocess.DEVNULL,
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
@@ -119,12 +124,12 @@ def make(spec: dict) -> int:
             pass
         rec = root / f".pch.json.{os.getpid()}"
         rec.write_text(json.dumps({"ident": spec["ident"], "dir": str(final)}))
-        os.replace(rec, root / "pch.json")
+        os.replace(rec, root / spec.get("record", "pch.json"))
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            (root / "pch.lock").unlink()
+            (root / spec.get("lock", "pch.lock")).unlink()
         except OSError:
             pass
 

@@ -111,7 +111,7 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
         if not b.ok:
             j.fail("compile", b.error, "compile_error")
             return done()
-        j.ok("compile", "cached" if b.cached else f"built in {b.seconds:.1f} s")
+        j.ok("compile", "cached" if b.cached else f"built in {b.seconds:.1f} s ({b.path})")
         copies[f"{b.module_name}.so"] = b.so_path
         job["candidate"] = {"format": candidate.format, "module_name": b.module_name,
                             "so_path": f"{b.module_name}.so"}

@@ -84,14 +84,17 @@ def _matches(check_name: str, wanted: str) -> bool:
     return check_name.startswith(wanted) if wanted.endswith(":") else check_name == wanted
 
 
-def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch, pool=None) -> None:
     task = _task(entry["task"])
     cand = load_candidate(HERE / entry["file"], task, format=entry.get("format"))
     canary = f"hf_canary_{uuid.uuid4().hex}"
     monkeypatch.setenv("HF_TOKEN", canary)
     before = _workers()
     v = verify(cand, backend=backend, size="small", seeds=2, compile_baseline=False, timeout_s=30.0,
-               repeats=10, warmup=2, static_checks=False)
+               repeats=10, warmup=2, static_checks=False, **({"pool": pool} if pool is not None else {}))
+    if pool is not None:  # the candidate really ran in a pre-started sandbox
+        iso = next((c.reason for c in v.checks if c.name == "isolation"), "")
+        assert v.status in ("rejected", "compile_error") or "pre-started" in iso, (entry["file"], v.status, iso)
     failing = [c for c in v.checks if c.outcome in ("fail", "flag")]
     where = f"{entry['file']}: status {v.status}; error {v.error[:300]!r}; failed {[c.name for c in failing]}"
 
@@ -133,6 +136,20 @@ def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.mark.parametrize("entry", _entries("cpu"), ids=lambda e: Path(e["file"]).name)
 def test_adversarial_cpu(entry: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     run_entry(entry, "cpu", monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def warm_pool():
+    from harness.warm import WarmPool
+
+    with WarmPool(1, backend="cpu") as pool:
+        yield pool
+
+
+@pytest.mark.parametrize("entry", _entries("cpu"), ids=lambda e: Path(e["file"]).name)
+def test_adversarial_cpu_through_warm_runners(entry: dict, monkeypatch: pytest.MonkeyPatch, warm_pool) -> None:
+    """The same corpus, each candidate in a pre-started sandbox: warm runners weaken no defence."""
+    run_entry(entry, "cpu", monkeypatch, pool=warm_pool)
 
 
 @pytest.mark.gpu
