@@ -102,8 +102,8 @@ def refusals(args: argparse.Namespace) -> list[dict]:
 
 
 def format_k(args: argparse.Namespace) -> list[dict]:
-    """Format K on the GPU: cold build seconds of K vs the same op in format A, K verified at the task's size,
-    and K exported to format A and verified too."""
+    """Cold build seconds: format K, format A split (kernel unit + host unit), format A whole; each verified
+    at the task's size; and K exported to format A and verified too."""
     import uuid
 
     from harness.export import export_candidate
@@ -113,10 +113,16 @@ def format_k(args: argparse.Namespace) -> list[dict]:
     k_src = (ROOT / "tests" / "kernels" / "k" / "layernorm_cuda.cu").read_text() + tag
     a_src = known_good_kernel(task, "cuda").read_text() + tag
     rows = []
-    for label, src in (("K", k_src), ("A", a_src), ("K->A", export_candidate(k_src, task, backend="cuda") + tag)):
+    whole = a_src + "// whole\n"
+    for label, src in (("K", k_src), ("A", a_src), ("A whole", whole),
+                       ("K->A", export_candidate(k_src, task, backend="cuda") + tag)):
         t0 = time.monotonic()
+        if label == "A whole":
+            os.environ["KE_NO_SPLIT"] = "1"
         b = build(src, backend="cuda", format="K" if label == "K" else "A")
+        os.environ.pop("KE_NO_SPLIT", None)
         cold = time.monotonic() - t0
+        label = f"{label} [{b.path}]"
         v = verify(load_candidate(src, task), backend="cuda", seeds=args.seeds, size=args.size, timeout_s=600)
         tm = v.timing
         rows.append({"kind": label, "build_ok": b.ok, "cold_build_s": cold, "status": v.status, "error": v.error[:300],
