@@ -113,16 +113,7 @@ def _params(sig: str) -> list[tuple[str, str]] | None:
     if not sig or sig == "void":
         return []
     out = []
-    depth, cur, parts = 0, "", []
-    for ch in sig:
-        depth += {"<": 1, "(": 1, ">": -1, ")": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur)
-    for p in parts:
+    for p in _top_split(sig, "<(", ">)"):
         p = p.split("=")[0].strip()
         m = re.match(r"^(.*?)([A-Za-z_]\w*)\s*(\[\s*\d*\s*\])?$", p, re.S)
         if not m or not m.group(1).strip() or m.group(3):
@@ -244,10 +235,11 @@ def _rewrite_launches(text: str, kernels: dict[str, list[tuple[str, str]]]) -> s
     return "".join(out)
 
 
-def _top_split(s: str) -> list[str]:
+def _top_split(s: str, opens: str = "({[", closes: str = ")}]") -> list[str]:
+    """`s` cut at the commas outside every bracket pair."""
     parts, depth, cur = [], 0, ""
     for ch in s:
-        depth += {"(": 1, "{": 1, "[": 1, ")": -1, "}": -1, "]": -1}.get(ch, 0)
+        depth += 1 if ch in opens else -1 if ch in closes else 0
         if ch == "," and depth == 0:
             parts.append(cur)
             cur = ""
