@@ -24,7 +24,6 @@ import os
 import platform
 import random
 import sys
-import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from harness import wire  # noqa: E402
+from harness.measure import bandwidth_gbps, flat, profile, sync, time_calls  # noqa: E402
 
 OUT = None
 CUDA_AT_START = None  # was CUDA initialised when the job started? (a pre-started worker must not have touched it)
@@ -39,6 +39,10 @@ CUDA_AT_START = None  # was CUDA initialised when the job started? (a pre-starte
 
 def send(kind, meta=None, tensors=None):
     wire.send(OUT, kind, meta, tensors)
+
+
+def _idle(n):
+    send("idle", {"n": n})
 
 
 def load_module(path, name):
@@ -65,14 +69,6 @@ def upcast(xs):
     return [x.double() if isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in xs]
 
 
-def flat(out):
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (tuple, list)) and all(isinstance(o, torch.Tensor) for o in out):
-        return list(out)
-    raise TypeError(f"the output must be a tensor or a tuple of tensors, got {type(out).__name__}")
-
-
 def fingerprint(tensors):
     h = hashlib.sha256()
     for t in tensors:
@@ -83,11 +79,6 @@ def fingerprint(tensors):
         else:
             h.update(repr(t).encode())
     return h.hexdigest()
-
-
-def sync(device):
-    if device == "cuda":
-        torch.cuda.synchronize()
 
 
 def cases(mod, job):
@@ -132,75 +123,6 @@ def _nbytes(shape, dtype):
     for d in shape:
         n *= int(d)
     return n * torch.empty((), dtype=wire.DTYPES[dtype]).element_size()
-
-
-def stop_perturbing_malloc():
-    """Correctness runs fill fresh heap memory (MALLOC_PERTURB_); timing runs should not pay for that."""
-    if os.environ.get("MALLOC_PERTURB_"):
-        import ctypes
-        ctypes.CDLL(None).mallopt(-6, 0)  # M_PERTURB
-
-
-def time_calls(fn, sets, job, device, snapshot_at=(), before=None):
-    stop_perturbing_malloc()
-    t = job["timing"]
-    if device == "cpu" and t.get("threads"):
-        torch.set_num_threads(int(t["threads"]))  # also the OpenMP team size for the candidate's own loops
-    warmup, repeats = int(t["warmup"]), int(t["repeats"])
-    flush = torch.empty(int(t["flush_bytes"]) // 4, dtype=torch.float32, device=device)
-    # the same loop with nothing in it: the parent times it to learn this process's honest overhead per call
-    idle = min(repeats, 20)
-    for i in range(idle):
-        flush.fill_(float(i))
-        if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize()
-            start.record()
-            torch.cuda.synchronize()
-            end.record()
-            end.synchronize()
-    send("idle", {"n": idle})
-    for i in range(warmup):
-        fn(sets[i % len(sets)])
-    sync(device)
-    samples, snaps = [], []
-    for i in range(repeats):
-        s = sets[i % len(sets)]
-        if before is not None:  # untimed preparation the harness owns (format K: poisoned outputs)
-            before()
-        flush.fill_(float(i))
-        if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize()
-            start.record()
-            out = fn(s)
-            torch.cuda.synchronize()
-            end.record()
-            end.synchronize()
-            samples.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter_ns()
-            out = fn(s)
-            samples.append((time.perf_counter_ns() - t0) / 1e6)
-        if i in snapshot_at:
-            snaps.append((i % len(sets), [o.detach().clone() for o in flat(out)]))
-    sync(device)
-    return samples, snaps
-
-
-def bandwidth_gbps(device):
-    """Bytes read plus written per second for a large device copy (memory-bound speed of light)."""
-    n = (1 << 28) if device == "cuda" else (1 << 25)
-    a = torch.empty(n // 4, dtype=torch.float32, device=device).fill_(1.0)
-    b = torch.empty_like(a)
-    best = float("inf")
-    for _ in range(5):
-        sync(device)
-        t0 = time.perf_counter()
-        b.copy_(a)
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n / best / 1e9
 
 
 def functional(mod, model):
@@ -253,12 +175,12 @@ def role_reference(job):
             if cid.startswith("seed"):
                 sets.append(inputs)
         if job.get("timing"):
-            samples, _ = time_calls(lambda s: model(*s), sets, job, device)
+            samples, _ = time_calls(lambda s: model(*s), sets, job, device, on_idle=_idle)
             send("eager", {"samples": samples})
             if job["timing"].get("compile"):
                 try:
                     compiled = torch.compile(model)
-                    samples, _ = time_calls(lambda s: compiled(*s), sets, job, device)
+                    samples, _ = time_calls(lambda s: compiled(*s), sets, job, device, on_idle=_idle)
                     send("compiled", {"samples": samples})
                 except Exception as e:  # noqa: BLE001 - a baseline failure is reported, not fatal
                     send("compiled_error", {"message": f"{type(e).__name__}: {e}"[:1000]})
@@ -340,7 +262,7 @@ def role_candidate(job):
             # at least 3 timed outputs come back for checking; small outputs all of them (up to 256 MB in all)
             out_bytes = max(1, sum(_nbytes(shape, dt) for shape, dt in specs.get(all_cases[0][0], [])))
             snap_at = set(rng.sample(range(reps), k=min(reps, max(3, (256 << 20) // out_bytes))))
-            samples, snaps = time_calls(call, sets, job, device, snapshot_at=snap_at,
+            samples, snaps = time_calls(call, sets, job, device, snapshot_at=snap_at, on_idle=_idle,
                                         before=K_BINDING.arm if K_BINDING is not None else None)
             tensors = {}
             meta = []
@@ -350,33 +272,6 @@ def role_candidate(job):
             send("timing", {"samples": samples, "snapshot_cases": meta}, tensors)
         send("profile", profile(call, sets[0] if sets else first_inputs, job.get("kernel_names", []), device))
     send("done")
-
-
-def profile(call, inputs, names, device):
-    """One call under the torch profiler: which ATen ops ran, and (CUDA) the share of device time in own kernels."""
-    from torch.profiler import ProfilerActivity, profile as tprofile
-    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-    args = [x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]
-    with tprofile(activities=acts) as prof:
-        call(args)
-        sync(device)
-    aten = sorted({e.key for e in prof.key_averages() if e.key.startswith("aten::")})
-    if device != "cuda":
-        return {"aten_ops": aten}
-    total = own = 0.0
-    kernels = []
-    for evt in prof.key_averages():
-        if getattr(evt, "device_type", None) is not None and "CUDA" not in str(evt.device_type):
-            continue
-        t = float(getattr(evt, "self_device_time_total", 0) or getattr(evt, "self_cuda_time_total", 0) or 0)
-        if t <= 0:
-            continue
-        total += t
-        mine = any(evt.key.startswith(n) or f" {n}(" in evt.key or f"{n}<" in evt.key for n in names)
-        own += t if mine else 0.0
-        kernels.append([evt.key[:120], t, mine])
-    kernels.sort(key=lambda k: -k[1])
-    return {"aten_ops": aten, "custom_kernel_fraction": own / total if total else 0.0, "kernels": kernels[:8]}
 
 
 def role_functional(job):

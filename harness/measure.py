@@ -1,0 +1,122 @@
+"""What a runner process measures: the timed loop, the device's bandwidth, one profiled call.
+
+Runs inside the sandboxed worker (`harness/worker.py`), so everything it returns is a claim the
+parent checks: the timed loop's outputs are snapshotted for comparison, and the parent times the
+loop from outside against the empty loop it runs first.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+
+
+def flat(out):
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)) and all(isinstance(o, torch.Tensor) for o in out):
+        return list(out)
+    raise TypeError(f"the output must be a tensor or a tuple of tensors, got {type(out).__name__}")
+
+
+def sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def stop_perturbing_malloc():
+    """Correctness runs fill fresh heap memory (MALLOC_PERTURB_); timing runs should not pay for that."""
+    if os.environ.get("MALLOC_PERTURB_"):
+        import ctypes
+        ctypes.CDLL(None).mallopt(-6, 0)  # M_PERTURB
+
+
+def time_calls(fn, sets, job, device, snapshot_at=(), before=None, on_idle=None):
+    stop_perturbing_malloc()
+    t = job["timing"]
+    if device == "cpu" and t.get("threads"):
+        torch.set_num_threads(int(t["threads"]))  # also the OpenMP team size for the candidate's own loops
+    warmup, repeats = int(t["warmup"]), int(t["repeats"])
+    flush = torch.empty(int(t["flush_bytes"]) // 4, dtype=torch.float32, device=device)
+    # the same loop with nothing in it: the parent times it to learn this process's honest overhead per call
+    idle = min(repeats, 20)
+    for i in range(idle):
+        flush.fill_(float(i))
+        if device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize()
+            start.record()
+            torch.cuda.synchronize()
+            end.record()
+            end.synchronize()
+    if on_idle is not None:  # the worker tells the parent: the empty loop is done
+        on_idle(idle)
+    for i in range(warmup):
+        fn(sets[i % len(sets)])
+    sync(device)
+    samples, snaps = [], []
+    for i in range(repeats):
+        s = sets[i % len(sets)]
+        if before is not None:  # untimed preparation the harness owns (format K: poisoned outputs)
+            before()
+        flush.fill_(float(i))
+        if device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize()
+            start.record()
+            out = fn(s)
+            torch.cuda.synchronize()
+            end.record()
+            end.synchronize()
+            samples.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter_ns()
+            out = fn(s)
+            samples.append((time.perf_counter_ns() - t0) / 1e6)
+        if i in snapshot_at:
+            snaps.append((i % len(sets), [o.detach().clone() for o in flat(out)]))
+    sync(device)
+    return samples, snaps
+
+
+def bandwidth_gbps(device):
+    """Bytes read plus written per second for a large device copy (memory-bound speed of light)."""
+    n = (1 << 28) if device == "cuda" else (1 << 25)
+    a = torch.empty(n // 4, dtype=torch.float32, device=device).fill_(1.0)
+    b = torch.empty_like(a)
+    best = float("inf")
+    for _ in range(5):
+        sync(device)
+        t0 = time.perf_counter()
+        b.copy_(a)
+        sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n / best / 1e9
+
+
+def profile(call, inputs, names, device):
+    """One call under the torch profiler: which ATen ops ran, and (CUDA) the share of device time in own kernels."""
+    from torch.profiler import ProfilerActivity, profile as tprofile
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    args = [x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]
+    with tprofile(activities=acts) as prof:
+        call(args)
+        sync(device)
+    aten = sorted({e.key for e in prof.key_averages() if e.key.startswith("aten::")})
+    if device != "cuda":
+        return {"aten_ops": aten}
+    total = own = 0.0
+    kernels = []
+    for evt in prof.key_averages():
+        if getattr(evt, "device_type", None) is not None and "CUDA" not in str(evt.device_type):
+            continue
+        t = float(getattr(evt, "self_device_time_total", 0) or getattr(evt, "self_cuda_time_total", 0) or 0)
+        if t <= 0:
+            continue
+        total += t
+        mine = any(evt.key.startswith(n) or f" {n}(" in evt.key or f"{n}<" in evt.key for n in names)
+        own += t if mine else 0.0
+        kernels.append([evt.key[:120], t, mine])
+    kernels.sort(key=lambda k: -k[1])
+    return {"aten_ops": aten, "custom_kernel_fraction": own / total if total else 0.0, "kernels": kernels[:8]}
