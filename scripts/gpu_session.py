@@ -76,6 +76,9 @@ def known_good(args: argparse.Namespace) -> list[dict]:
                      "flags": list(v.flags), "verdict": json.loads(v.to_json())})
         iso = next((c.reason for c in v.checks if c.name == "isolation"), "")
         secs = " ".join(f"{k}={x:.1f}" for k, x in v.seconds.items() if x >= 0.5)
+        for c in v.checks:
+            if c.name == "compile_baseline":
+                print(f"  torch.compile baseline: {c.reason[:400]}", flush=True)
         print(f"{t:28s} {v.status:10s} {wall:6.1f}s {v.error[:100]} [{iso[:90]}] {secs}", flush=True)
         with open(Path(args.out) / "known-good.jsonl", "a") as f:
             f.write(json.dumps({k: x for k, x in rows[-1].items() if k != "verdict"}, default=str) + "\n")
