@@ -31,6 +31,11 @@ class LocalExecutor:
 
             self._warm = WarmPool(warm, backend=backend)
 
+    @property
+    def warm_pool(self) -> Any:
+        """The `WarmPool` behind `warm=N` (None without one)."""
+        return self._warm
+
     def submit(self, candidate: Candidate, **verify_kw: Any) -> "Future[Verdict]":
         from harness.reference import resolve_backend
         from harness.verify import verify

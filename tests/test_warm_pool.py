@@ -307,6 +307,7 @@ def test_local_executor_with_warm_runners_judges_through_the_pool() -> None:
     task = load_task("level1/gelu")
     cand = load_candidate(known_good_kernel(task, "cpu"), task)
     with LocalExecutor(max_workers=1, warm=1, backend="cpu") as ex:
+        assert ex.warm_pool is not None and ex.warm_pool.wait_ready(120)
         v = ex.submit(cand, backend="cpu", seeds=2, size="small", compile_baseline=False, repeats=5).result()
     iso = next(c.reason for c in v.checks if c.name == "isolation")
     assert v.status == "verified" and "pre-started" in iso, (v.status, iso)

@@ -90,6 +90,8 @@ def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch, pool=N
     canary = f"hf_canary_{uuid.uuid4().hex}"
     monkeypatch.setenv("HF_TOKEN", canary)
     before = _workers()
+    if pool is not None:  # the pool refills in the background: take an armed sandbox, not a cold start
+        assert pool.wait_ready(120), "the warm pool did not arm a sandbox within 120 s"
     v = verify(cand, backend=backend, size="small", seeds=2, compile_baseline=False, timeout_s=30.0,
                repeats=10, warmup=2, static_checks=False, **({"pool": pool} if pool is not None else {}))
     if pool is not None:  # the candidate really ran in a pre-started sandbox
