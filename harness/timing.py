@@ -59,7 +59,9 @@ def plausibility(kernel: Stats, *, eager: Stats | None, sol_ms: float | None, by
         calls = kernel.n + warmup
         expected = kernel.n * idle_ms_per_call + calls * kernel.median_ms
         excess = (loop_wall_ms - expected) / calls
-        if excess > max(1.0, 2 * kernel.median_ms):
+        # the allowance grows with the loop's own per-call overhead: that overhead was measured in the idle
+        # loop, at another moment, and on shared cores it can double between the two (seen on 2-core CI)
+        if excess > max(1.0, 2 * kernel.median_ms, 2 * idle_ms_per_call):
             flags.append("timing_escape")
             reasons.append(f"the parent saw {loop_wall_ms / calls:.4g} ms per timed call, {excess:.3g} ms more than "
                            f"the claimed median {kernel.median_ms:.4g} ms plus the loop's own overhead: work "
