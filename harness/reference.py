@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from harness.compare import degenerate
+from harness.devlock import device_exclusive
 from harness.runner import Limits, run_job
 from harness.task import _literal
 from harness.timing import stats
@@ -135,8 +136,9 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
     if timing:
         job["timing"] = timing_job(backend, compile_=compile_baseline)
     t0 = time.monotonic()
-    res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend, env=device_env(device_index),
-                  files={"task.py": task.source})
+    with device_exclusive(backend if timing else "", device_index):  # its eager/compile timings own the GPU
+        res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend,
+                      env=device_env(device_index), files={"task.py": task.source})
     seconds = dict(res.phases(t0), total=time.monotonic() - t0)
     base = dict(seeds=seed_list, init_seed=init_seed)
     err = res.first("error")

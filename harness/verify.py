@@ -8,9 +8,6 @@ timing samples, and this module compares, cross-checks and decides.
 """
 from __future__ import annotations
 
-import contextlib
-
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +17,7 @@ import torch
 from harness import compare as cmp
 from harness import static
 from harness.build import build
+from harness.devlock import device_exclusive
 from harness.reference import Reference, device_env, get_reference, resolve_backend, resolve_size, timing_job
 from harness.runner import Limits, RunResult, run_job
 from harness.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
@@ -32,8 +30,6 @@ ALLOWED_ATEN = frozenset(
         "copy_ view reshape _reshape_alias _unsafe_view as_strided expand unsqueeze squeeze transpose permute t "
         "select slice narrow detach alias to _to_copy resize_ lift_fresh item _local_scalar_dense result_type "
         "flatten unbind split chunk numpy_T view_as").split())
-
-_timing_locks: dict[str, threading.Lock] = {}
 
 
 @dataclass
@@ -135,24 +131,16 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
         job["timing"] = timing_job(backend, repeats=repeats, warmup=warmup, compile_=False)
     limits = Limits(timeout_s=timeout_s, startup_s=600.0 if candidate.format == "B" else 120.0)
     t1 = time.monotonic()
-    lock = _timing_locks.setdefault(f"{backend}:{device_index}", threading.Lock()) \
-        if timing and backend == "cuda" else None
-    if lock:
-        lock.acquire()
-    try:
+    with device_exclusive(backend if timing else "", device_index):
         res = run_job(job, limits=limits, backend=backend, files=files, copies=copies, env=device_env(device_index),
                       pool=pool)
-    finally:
-        if lock:
-            lock.release()
     secs["run"] = time.monotonic() - t1
     secs.update({f"run.{k}": x for k, x in res.phases(t1).items()})  # where the time went (start-up is in hello)
     t2 = time.monotonic()
     _judge_protocol(j, res, ref, timing)
     # on CUDA the parent compares on the GPU, holding the device's timing lock: it never overlaps a timing run
     dev = f"cuda:{device_index or 0}" if backend == "cuda" and torch.cuda.is_available() else None
-    glock = _timing_locks.setdefault(f"{backend}:{device_index}", threading.Lock()) if dev else None
-    with glock or contextlib.nullcontext():
+    with device_exclusive(backend if dev else "", device_index):
         comp = _judge_run(j, res, ref, backend, dev)
         timing_ = _judge_timing(j, res, ref, job["timing"]["warmup"], dev) \
             if timing and j.status == "verified" else None
