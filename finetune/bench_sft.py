@@ -12,11 +12,14 @@ Two modes, reported in the output:
   (forward, backward, AdamW step). Used when trl or datasets is missing (or with `--plain`); it has
   no Trainer overhead, so its figure is an upper bound for what SFTTrainer reaches.
 Not a test: it prints one JSON line and a Markdown row for BENCHMARKS.md.
+On an offline GPU box that lacks trl/datasets: `bash scripts/gpu_wheels.sh` here, carry `.whl`, and there
+`pip install --no-index --no-deps --target /tmp/site .whl/*.whl && PYTHONPATH=/tmp/site python3 -m finetune.bench_sft`.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -122,6 +125,7 @@ def run_trl(a: argparse.Namespace, device: str, bf16: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")      # nothing is fetched: never wait on the Hub (offline GPU boxes)
     import torch
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -133,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--vocab", type=int, default=QWEN2_VOCAB)
     p.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing")
     p.add_argument("--plain", action="store_true", help="force the plain transformers+peft loop")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cuda", "cpu"])
     p.add_argument("--out-dir", default="/tmp/ke-bench-sft")
     p.add_argument("--json", default=None, help="also write the result here")
     a = p.parse_args(argv)
@@ -146,7 +150,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if missing:
             why = f"{', '.join(missing)} not installed: plain transformers+peft loop (no Trainer overhead)"
         else:
-            mode, why = "trl", "trl.SFTTrainer"
+            try:
+                import datasets  # noqa: F401
+                from trl import SFTConfig, SFTTrainer  # noqa: F401
+                mode, why = "trl", "trl.SFTTrainer"
+            except Exception as e:                     # e.g. a trl too new for this transformers: say so, still measure
+                why = f"trl/datasets failed to import ({type(e).__name__}: {e}): plain transformers+peft loop"
     if a.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     res = (run_trl if mode == "trl" else run_plain)(a, a.device, bf16)
@@ -165,6 +174,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device": torch.cuda.get_device_name() if a.device == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__, **res,
     }
+    if mode == "trl":
+        import datasets
+        import trl
+
+        out.update(trl=trl.__version__, datasets=datasets.__version__)
     print(json.dumps(out))
     mem = f"{out['peak_mem_gib']:.1f} GiB" if out["peak_mem_gib"] is not None else "n/a"
     print(f"| LoRA SFT ({mode}) | {a.size} Qwen2 config, random init | seq {a.seq} x batch {a.batch}, {out['dtype']}"
