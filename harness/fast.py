@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from harness.measure import fill_poison
+
 KE_ABI = r"""// ke_abi.h: the kernel-evolve format-K ABI (provided by the harness; do not redefine)
 #pragma once
 #include <stdint.h>
@@ -85,15 +87,6 @@ def k_compile(source_path: str, out_path: str, *, backend: str, arch: str, timeo
     except OSError as e:
         return False, f"error: cannot run the compiler {cmd[0]}: {e}"
     return p.returncode == 0 and os.path.isfile(out_path), p.stdout + p.stderr
-
-
-def _poison(t: torch.Tensor) -> None:
-    if t.is_floating_point() or t.is_complex():
-        t.fill_(float("nan"))
-    elif t.dtype == torch.bool:
-        t.fill_(True)
-    else:
-        t.fill_(-1)
 
 
 def _ke(t: torch.Tensor) -> KeTensor:
@@ -157,29 +150,30 @@ class KBinding:
         key = tuple((tuple(t.shape), t.dtype) for t in tensors) + tuple(attrs)
         return tensors, attrs, key
 
-    def _alloc(self, key: tuple, ins: list[KeTensor], attrs_c: Any, n_attrs: int) -> tuple[list[torch.Tensor],
-                                                                                          torch.Tensor | None]:
-        outs = [torch.empty(shape, dtype=dt, device=self.device) for shape, dt in self.specs[key]]
-        for o in outs:
-            _poison(o)
+    def _size_workspace(self, key: tuple, ins: list[KeTensor], attrs_c: Any, n_attrs: int) -> None:
+        """Ask `ke_workspace_bytes` (once per key) how much workspace calls like this one need."""
+        if self.ws_fn is None or key in self.ws_bytes:
+            return
+        arr = (KeTensor * max(1, len(ins)))(*ins)
+        n = int(self.ws_fn(arr, len(ins), attrs_c, n_attrs))
+        if n < 0 or n > MAX_WORKSPACE:
+            raise RuntimeError(f"format K: ke_workspace_bytes asked for {n} bytes (limit {MAX_WORKSPACE})")
+        self.ws_bytes[key] = n
+
+    def _alloc(self, key: tuple) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Poisoned outputs, and a poisoned workspace of the size `_size_workspace` learnt (None if none)."""
+        outs = [fill_poison(torch.empty(shape, dtype=dt, device=self.device)) for shape, dt in self.specs[key]]
         ws = None
-        if self.ws_fn is not None:
-            if key not in self.ws_bytes:
-                arr = (KeTensor * max(1, len(ins)))(*ins)
-                n = int(self.ws_fn(arr, len(ins), attrs_c, n_attrs))
-                if n < 0 or n > MAX_WORKSPACE:
-                    raise RuntimeError(f"format K: ke_workspace_bytes asked for {n} bytes (limit {MAX_WORKSPACE})")
-                self.ws_bytes[key] = n
-            if self.ws_bytes[key]:
-                ws = torch.empty(self.ws_bytes[key], dtype=torch.uint8, device=self.device)
-                ws.fill_(0xFF)
+        if self.ws_bytes.get(key):
+            ws = torch.empty(self.ws_bytes[key], dtype=torch.uint8, device=self.device)
+            ws.fill_(0xFF)
         return outs, ws
 
     def arm(self) -> None:
         """Prepare poisoned outputs (and workspace) for the next call like the last one."""
-        key, ctx = self.last_key, getattr(self, "_last_ctx", None)
-        if key is not None and ctx is not None and key not in self.armed:
-            self.armed[key] = self._alloc(key, *ctx)
+        key = self.last_key
+        if key is not None and key not in self.armed:
+            self.armed[key] = self._alloc(key)
 
     def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor | tuple[torch.Tensor, ...]:
         tensors, attrs, key = self._split(args, kwargs)
@@ -189,7 +183,11 @@ class KBinding:
             raise RuntimeError("format K: no output shapes are known for inputs of these shapes")
         ins = [_ke(t) for t in tensors]
         attrs_c = (ctypes.c_double * max(1, len(attrs)))(*attrs)
-        outs, ws = self.armed.pop(key, None) or self._alloc(key, ins, attrs_c, len(attrs))
+        armed = self.armed.pop(key, None)
+        if armed is None:
+            self._size_workspace(key, ins, attrs_c, len(attrs))
+            armed = self._alloc(key)
+        outs, ws = armed
         kouts = [_ke(o) for o in outs]
         in_arr = (KeTensor * max(1, len(ins)))(*ins)
         out_arr = (KeTensor * max(1, len(kouts)))(*kouts)
@@ -198,7 +196,7 @@ class KBinding:
                            ws.data_ptr() if ws is not None else None, ws.numel() if ws is not None else 0, stream)
         if code != 0:
             raise RuntimeError(f"format K: ke_launch returned {code}")
-        self.last_key, self._last_ctx = key, (ins, attrs_c, len(attrs))
+        self.last_key = key  # its workspace size is known now, so arm() needs nothing else of this call
         del tensors  # kept alive through the call
         return outs[0] if len(outs) == 1 else tuple(outs)
 

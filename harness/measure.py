@@ -1,5 +1,8 @@
 """What a runner process measures: the timed loop, the device's bandwidth, one profiled call.
 
+It also owns the poison fill (`fill_poison`) that output memory gets before a measured call, so an
+output the candidate never writes reads as NaN (or all-ones bits), never as a plausible answer.
+
 Runs inside the sandboxed worker (`harness/worker.py`), so everything it returns is a claim the
 parent checks: the timed loop's outputs are snapshotted for comparison, and the parent times the
 loop from outside against the empty loop it runs first.
@@ -23,6 +26,15 @@ def flat(out):
 def sync(device):
     if device == "cuda":
         torch.cuda.synchronize()
+
+
+def fill_poison(t: torch.Tensor) -> torch.Tensor:
+    """Fill `t` in place with poison: NaN for floating and complex dtypes, True for bool, -1 (all ones) otherwise."""
+    if t.is_floating_point() or t.is_complex():
+        return t.fill_(float("nan"))
+    if t.dtype == torch.bool:
+        return t.fill_(True)
+    return t.fill_(-1)
 
 
 def stop_perturbing_malloc():

@@ -218,15 +218,15 @@ def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, timeout_s: float
     try:
         if uid is not None:
             os.chown(tmp, uid, uid)
-        cfg = {"cmd": [sys.executable, "-s", "-B", "-c", code], "env": clean_env(home=str(tmp)), "cwd": str(tmp),
-               "log": str(tmp / "log"), "timeout_s": timeout_s, "uid": uid, "gid": uid, "pass_fds": [],
-               "nproc": Limits().nproc if uid is not None else None, "host_netns": _netns(),
-               "pid_namespace": pid_ns, "net_namespace": net_ns}
+        # the CUDA backend's sandbox (no address-space limit, no malloc perturbing), namespaces as given
+        cfg = sandbox_config(tmp, uid, [sys.executable, "-s", "-B", "-c", code],
+                             limits=Limits(startup_s=0.0, timeout_s=timeout_s), backend="cuda", env=None,
+                             pass_fds=[], namespaces=(pid_ns, net_ns, ""))
         code_ = subprocess.run([sys.executable, "-s", "-B", str(SANDBOX), json.dumps(cfg)], stdin=subprocess.DEVNULL,
                                capture_output=True, timeout=timeout_s + 30, start_new_session=True).returncode
         if code_ == 0:
             return ""
-        lines = _tail(tmp / "log").strip().splitlines()
+        lines = _tail(Path(cfg["log"])).strip().splitlines()
         return (lines[-1] if lines else f"exit {code_}")[:200]
     except subprocess.TimeoutExpired:
         return "timed out"
@@ -298,8 +298,12 @@ def write_job(tmp: Path, uid: int | None, job: dict[str, Any], files: dict[str, 
 
 
 def sandbox_config(tmp: Path, uid: int | None, cmd: list[str], *, limits: Limits, backend: str,
-                   env: dict[str, str] | None, pass_fds: list[int]) -> dict[str, Any]:
-    """The supervisor's configuration for one run in `tmp` (see harness/_sandbox.py)."""
+                   env: dict[str, str] | None, pass_fds: list[int],
+                   namespaces: tuple[bool, bool, str] | None = None) -> dict[str, Any]:
+    """The supervisor's configuration for one run in `tmp` (see harness/_sandbox.py).
+
+    `namespaces` is (PID namespace, network namespace, note); by default `sandbox_namespaces(backend)`.
+    """
     extra = dict(env or {})
     if backend == "cpu":
         # glibc fills every fresh allocation with 0x7f bytes (3.4e38 as float32, 1.4e306 as float64), and
@@ -312,7 +316,7 @@ def sandbox_config(tmp: Path, uid: int | None, cmd: list[str], *, limits: Limits
         "nproc": limits.nproc if uid is not None else None, "fsize_mb": limits.fsize_mb,
         "uid": uid, "gid": uid, "pass_fds": list(pass_fds), "host_netns": _netns(),
     }
-    cfg["pid_namespace"], cfg["net_namespace"], cfg["note"] = sandbox_namespaces(backend)
+    cfg["pid_namespace"], cfg["net_namespace"], cfg["note"] = namespaces or sandbox_namespaces(backend)
     return cfg
 
 

@@ -14,7 +14,8 @@ rules that read them (paths, secrets). Python is read with `ast`, never run.
 
 The filter is bypassable by design: a macro-pasted name or a function pointer
 walks past it. It never is the only defence; the isolated runner's dynamic
-checks are (harness.verify). The format-B rules live in `harness.static_python`.
+checks are (harness.verify). The format-B rules live in `harness.static_python`;
+the names and patterns the C++ rules match live in `harness.static_patterns`.
 """
 from __future__ import annotations
 
@@ -22,6 +23,13 @@ import bisect
 import re
 from dataclasses import dataclass
 
+from harness.static_patterns import (
+    ALLOWED_TORCH_FUNCS, ASM_ESCAPE, COMPUTE_METHODS, CUB_DEVICE, DEFERRED, FREE_CALL, FUNC_DEF, GLOBAL,
+    IO_CALLS, IO_QUALIFIED, KEYWORDS, LAMBDA_VAR, LAUNCH, LAUNCH_BOUNDS, LIBRARY_CUDA_HANDLES,
+    LIBRARY_NAMESPACE_PARTS, METHOD_CALL, NOT_STATE, PROCESS_CALLS, PYBIND_BLOCK, PY_CAPI, PY_EMBED,
+    PY_IMPORT, QUALIFIED_CALL, SECRET_STRING, STATIC_VAR, STD_LIBC, STREAMS, THREADS, THRUST_CALL,
+    THRUST_HELPERS, TORCH_INCLUDE, VENDOR_CALL,
+)
 from harness.types import Check
 
 # rule -> (action, what a passing check says)
@@ -134,79 +142,6 @@ def strip_cpp(source: str) -> Stripped:
     return Stripped(code="".join(out)[:n], strings=tuple(strings), source=source)
 
 
-# ---------------------------------------------------------------- name lists
-
-ALLOWED_TORCH_FUNCS = frozenset("""
-empty empty_like empty_strided zeros zeros_like ones ones_like full full_like from_blob tensor scalar_tensor
-dtype device layout requires_grad memory_format device_of parallel_for get_num_threads get_thread_num
-in_parallel_region irange ceil_div ATenCeilDiv getCurrentCUDAStream getDefaultCUDAStream getCurrentDeviceProperties
-getDeviceProperties current_device device_count is_available synchronize elementSize toString
-typeMetaToScalarType isFloatingType isComplexType isIntegralType globalContext numel getCurrentDevice
-set_device toUnderlying toRealValueType
-""".split())
-LIBRARY_NAMESPACE_PARTS = frozenset({"nn", "native", "blas", "linalg", "fft", "special", "cpu", "compositeexplicitautograd"})
-LIBRARY_CUDA_HANDLES = re.compile(r"getCurrentCUDA(Blas|BlasLt|Solver|Sparse)\w*Handle|cudnn|cublas", re.I)
-
-COMPUTE_METHODS = frozenset("""
-abs acos add add_ addmm addmm_ addmv addcmul addcdiv amax amin argmax argmin asin atan baddbmm bmm clamp clamp_
-clamp_max clamp_min clamp_min_ cos cosh cross cumprod cumsum div div_ dot einsum erf exp exp_ expm1 gelu
-index_select gather scatter scatter_add kron layer_norm batch_norm group_norm linear log log1p log_softmax
-logsumexp masked_fill matmul max maximum mean min minimum mm mul mul_ mv neg norm outer pow prod reciprocal relu
-relu_ rsqrt sigmoid sigmoid_ silu sin sinh softmax softplus sort sqrt square std sub sub_ sum tanh tanh_ topk var
-conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d convolution hardtanh leaky_relu elu selu
-mish hardswish lerp tril triu
-""".split())
-THRUST_HELPERS = frozenset("""raw_pointer_cast device_pointer_cast make_tuple get make_pair make_zip_iterator
-make_counting_iterator make_transform_iterator make_constant_iterator make_permutation_iterator""".split())
-
-PROCESS_CALLS = frozenset("""
-fork vfork system popen execl execle execlp execv execve execvp execvpe fexecve posix_spawn posix_spawnp exit _exit
-_Exit abort quick_exit at_quick_exit atexit kill killpg raise setsid setpgid setpgrp daemon prctl ptrace dlopen dlsym
-dlmopen dlvsym syscall clone clone3 unshare chroot setuid seteuid setgid setresuid signal sigaction alarm
-pthread_kill tgkill
-""".split())
-IO_CALLS = frozenset("""
-fopen fopen64 freopen open open64 openat creat opendir fdopendir readdir scandir readlink readlinkat realpath stat
-lstat fstatat access faccessat unlink unlinkat remove rename renameat mkdir rmdir chdir getcwd socket socketpair
-connect bind listen accept accept4 sendto recvfrom sendmsg recvmsg send recv getaddrinfo gethostbyname getenv
-secure_getenv setenv putenv unsetenv clearenv write read pread pwrite writev readv dup dup2 dup3 mmap ioctl fcntl
-pipe pipe2 sendfile truncate ftruncate symlink link chmod chown
-""".split())
-SECRET_STRING = re.compile(r"/proc/|/sys/|/etc/|/root\b|/home/|\.ssh|\.netrc|huggingface|HF_TOKEN|_TOKEN\b|SECRET|"
-                           r"API_KEY|AWS_|/dev/(?!null\b)")
-ASM_ESCAPE = re.compile(r"\bsyscall\b|\bsysenter\b|\bint\s+\$?0x80\b")
-KEYWORDS = frozenset("if for while switch return sizeof catch do else case decltype alignof static_assert".split())
-
-_QUALIFIED_CALL = re.compile(
-    r"(?<![\w:])((?:at|torch)\s*::\s*(?:\w+\s*::\s*)*)(\w+)\s*(?:<[^;{}()]*?>)?\s*\(")
-_METHOD_CALL = re.compile(r"(?:\.|->)\s*(\w+)\s*(?:<[^;{}()]*?>)?\s*\(")
-_VENDOR_CALL = re.compile(r"\b(cublas\w*|cudnn\w*|cufft\w*|cusparse\w*|cusolver\w*|curandGenerate\w*|"
-                          r"curandCreateGenerator\w*)\s*\(")
-_THRUST_CALL = re.compile(r"\bthrust\s*::\s*(?:\w+\s*::\s*)*(\w+)\s*(?:<[^;{}()]*?>)?\s*\(")
-_CUB_DEVICE = re.compile(r"\bcub\s*::\s*(Device\w+)\s*::\s*(\w+)\s*(?:<[^;{}()]*?>)?\s*\(")
-_FREE_CALL = re.compile(r"(?<![\w.>:])((?:std\s*)?::\s*)?\b(\w+)\s*\(")
-_FUNC_DEF = re.compile(r"\b(\w+)\s*\([^;{}]*\)\s*(?:const\s*)?(?:noexcept\s*)?(?:->\s*[\w:<>,\s*&]+)?\{")
-_LAMBDA_VAR = re.compile(r"\b(\w+)\s*=\s*\[[^\]]*\]\s*\(")
-_LAUNCH_BOUNDS = re.compile(r"__launch_bounds__\s*\((?:[^()]|\([^()]*\))*\)")
-_GLOBAL = re.compile(r"\b__global__\b")
-_LAUNCH = re.compile(r"<<<|\bcudaLaunch(?:Cooperative)?Kernel\w*\s*[(<]|\bcuLaunch(?:Cooperative)?Kernel\w*\s*\(")
-_STREAMS = re.compile(r"\b(cudaStreamCreate\w*|cuStreamCreate\w*|getStreamFromPool|getStreamFromExternal|"
-                      r"cudaStreamPerThread)\b")
-_DEFERRED = re.compile(r"\b(cudaLaunchHostFunc|cuLaunchHostFunc|cudaStreamAddCallback|cudaGraphLaunch|cuGraphLaunch)\b")
-_THREADS = re.compile(r"\bstd\s*::\s*(?:thread\b(?!\s*::\s*hardware_concurrency)|jthread\b|async\b)|"
-                      r"\bpthread_create\s*\(|\.\s*detach\s*\(\s*\)|\bat\s*::\s*launch\s*\(|\bboost\s*::\s*thread\b")
-_STATIC_VAR = re.compile(r"\b(static|thread_local)\b(?!\s+(?:const|constexpr|inline|__device__|__host__|__global__|"
-                         r"__forceinline__|__inline__|void)\b)")
-_PY_IMPORT = re.compile(r"\b(?:py|pybind11)\s*::\s*(?:module_?\s*::\s*import|exec|eval|eval_file|globals|setattr|"
-                        r"getattr|delattr)\b")
-_PY_CAPI = re.compile(r"\b_?Py[A-Za-z]*_\w+\s*\(")
-_PY_EMBED = re.compile(r"#\s*include\s*[<\"]pybind11/(?:embed|eval)\.h")
-_PYBIND_BLOCK = re.compile(r"\bPYBIND11_MODULE\s*\([^)]*\)\s*\{")
-_TORCH_INCLUDE = re.compile(r"#\s*include\s*[<\"](?:torch/|ATen/|c10/|pybind11/)")
-_IO_QUALIFIED = re.compile(r"\bstd\s*::\s*(ifstream|ofstream|fstream|filesystem)\b|"
-                           r"\b(_?_?environ)\b")
-
-
 class _Scan:
     """Findings for one C++/CUDA text."""
 
@@ -215,8 +150,8 @@ class _Scan:
         self.code = self.s.code
         self.findings: list[Finding] = []
         self.library_calls: list[str] = []
-        self.defined = ({m.group(1) for m in _FUNC_DEF.finditer(self.code)} - KEYWORDS) | {
-            m.group(1) for m in _LAMBDA_VAR.finditer(self.code)}
+        self.defined = ({m.group(1) for m in FUNC_DEF.finditer(self.code)} - KEYWORDS) | {
+            m.group(1) for m in LAMBDA_VAR.finditer(self.code)}
         self._nl = [i for i, c in enumerate(source) if c == "\n"]
 
     def line(self, offset: int) -> int:
@@ -231,9 +166,9 @@ class _Scan:
 
 
 def _kernel_names(code: str) -> list[str]:
-    code = _LAUNCH_BOUNDS.sub(lambda m: " " * len(m.group(0)), code)
+    code = LAUNCH_BOUNDS.sub(lambda m: " " * len(m.group(0)), code)
     names = []
-    for m in _GLOBAL.finditer(code):
+    for m in GLOBAL.finditer(code):
         paren = code.find("(", m.end())
         ids = re.findall(r"\w+", code[m.end():paren]) if paren > 0 else []
         if ids:
@@ -242,7 +177,7 @@ def _kernel_names(code: str) -> list[str]:
 
 
 def _pybind_span(code: str) -> tuple[int, int]:
-    m = _PYBIND_BLOCK.search(code)
+    m = PYBIND_BLOCK.search(code)
     if not m:
         return (-1, -1)
     depth, i = 1, m.end()
@@ -254,7 +189,7 @@ def _pybind_span(code: str) -> tuple[int, int]:
 
 def _library_calls(sc: _Scan) -> None:
     code = sc.code
-    for m in _QUALIFIED_CALL.finditer(code):
+    for m in QUALIFIED_CALL.finditer(code):
         parts = [p.strip() for p in m.group(1).split("::") if p.strip()]
         name = m.group(2)
         full = "::".join(parts + [name])
@@ -266,21 +201,21 @@ def _library_calls(sc: _Scan) -> None:
             continue  # streams and threads have rules of their own
         else:
             sc.library(full, m.start())
-    for m in _METHOD_CALL.finditer(code):
+    for m in METHOD_CALL.finditer(code):
         if m.group(1) in COMPUTE_METHODS:
             sc.library("." + m.group(1) + "()", m.start())
-    for m in _VENDOR_CALL.finditer(code):
+    for m in VENDOR_CALL.finditer(code):
         sc.library(m.group(1), m.start())
-    for m in _THRUST_CALL.finditer(code):
+    for m in THRUST_CALL.finditer(code):
         if m.group(1) not in THRUST_HELPERS:
             sc.library("thrust::" + m.group(1), m.start())
-    for m in _CUB_DEVICE.finditer(code):
+    for m in CUB_DEVICE.finditer(code):
         sc.library(f"cub::{m.group(1)}::{m.group(2)}", m.start())
 
 
 def _static_state(sc: _Scan) -> None:
     code = sc.code
-    for m in _STATIC_VAR.finditer(code):
+    for m in STATIC_VAR.finditer(code):
         end = re.compile(r"[;={(]").search(code, m.end())
         if not end:
             continue
@@ -309,12 +244,8 @@ def _static_state(sc: _Scan) -> None:
         start = i + 1
 
 
-_NOT_STATE = re.compile(r"^\s*(?:using|typedef|template|extern|namespace|struct|class|enum|union|static|"
-                        r"friend|return|public|private|protected)\b|\b(?:const|constexpr|__constant__|__shared__)\b")
-
-
 def _top_level_decl(sc: _Scan, stmt: str, offset: int) -> None:
-    if not stmt.strip() or _NOT_STATE.search(stmt):
+    if not stmt.strip() or NOT_STATE.search(stmt):
         return
     head = stmt.split("=", 1)[0]
     if "(" in head or ")" in head:
@@ -325,12 +256,8 @@ def _top_level_decl(sc: _Scan, stmt: str, offset: int) -> None:
         sc.add("static_cache", f"namespace-scope variable '{ids[-1]}'", offset + lead)
 
 
-STD_LIBC = frozenset("""exit _Exit abort quick_exit at_quick_exit atexit system getenv remove rename signal raise
-fopen freopen""".split())
-
-
 def _free_calls(sc: _Scan, names: frozenset[str], rule: str) -> None:
-    for m in _FREE_CALL.finditer(sc.code):
+    for m in FREE_CALL.finditer(sc.code):
         name = m.group(2)
         if (m.group(1) or "").startswith("std") and name not in STD_LIBC:
             continue  # std::bind, std::accumulate-style names are not the C library's
@@ -356,23 +283,23 @@ def scan_cpp(source: str, *, backend: str, fmt: str = "A") -> tuple[list[Finding
         if not kernels:
             sc.add("no_kernel", "no __global__ function: on the CUDA backend a candidate must launch a kernel of "
                    "its own (an ATen/cuBLAS call is not a kernel)", 0)
-        elif not _LAUNCH.search(code):
+        elif not LAUNCH.search(code):
             sc.add("no_kernel", f"defines {', '.join(kernels)} but never launches it (no <<<...>>> or "
                    "cudaLaunchKernel)", 0)
-    for m in _STREAMS.finditer(code):
+    for m in STREAMS.finditer(code):
         sc.add("extra_stream", m.group(1), m.start())
-    for m in _DEFERRED.finditer(code):
+    for m in DEFERRED.finditer(code):
         sc.add("deferred_work", m.group(1), m.start())
-    for m in _THREADS.finditer(code):
+    for m in THREADS.finditer(code):
         sc.add("detached_thread", re.sub(r"\s+", "", m.group(0)).rstrip("("), m.start())
     _static_state(sc)
-    for m in _PY_IMPORT.finditer(code):
+    for m in PY_IMPORT.finditer(code):
         sc.add("python_from_native", re.sub(r"\s+", "", m.group(0)), m.start())
-    for m in _PY_CAPI.finditer(code):
+    for m in PY_CAPI.finditer(code):
         sc.add("python_from_native", m.group(0).rstrip("( \t\n") + "()", m.start())
     includes = _directives(sc)
     for offset, text in includes:
-        if _PY_EMBED.search(text):
+        if PY_EMBED.search(text):
             sc.add("python_from_native", text.strip(), offset)
     lo, hi = _pybind_span(code)
     for m in re.finditer(r"\.\s*attr\s*\(", code):
@@ -380,7 +307,7 @@ def scan_cpp(source: str, *, backend: str, fmt: str = "A") -> tuple[list[Finding
             sc.add("python_from_native", ".attr() outside PYBIND11_MODULE", m.start())
     _free_calls(sc, PROCESS_CALLS, "process_control")
     _free_calls(sc, IO_CALLS, "io_access")
-    for m in _IO_QUALIFIED.finditer(code):
+    for m in IO_QUALIFIED.finditer(code):
         sc.add("io_access", re.sub(r"\s+", "", m.group(0)), m.start())
     for offset, text in sc.s.strings:
         if SECRET_STRING.search(text):
@@ -389,7 +316,7 @@ def scan_cpp(source: str, *, backend: str, fmt: str = "A") -> tuple[list[Finding
             sc.add("process_control", f"inline assembly {text[:40]!r} makes a raw system call", offset)
     if fmt == "K":
         for offset, text in includes:
-            if _TORCH_INCLUDE.search(text):
+            if TORCH_INCLUDE.search(text):
                 sc.add("format_k_torch", text.strip(), offset)
     return sc.findings, sc.library_calls, kernels
 

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from harness import wire  # noqa: E402
-from harness.measure import bandwidth_gbps, flat, profile, sync, time_calls  # noqa: E402
+from harness.measure import bandwidth_gbps, fill_poison, flat, profile, sync, time_calls  # noqa: E402
 
 OUT = None
 CUDA_AT_START = None  # was CUDA initialised when the job started? (a pre-started worker must not have touched it)
@@ -100,20 +100,13 @@ def build_model(mod, job, device, cls=None):
     return model.to(device)
 
 
-def poison(specs, device):
+def poison(specs: list, device: str) -> None:
     """Fill the allocator's free blocks of the output sizes with NaN (or all-ones bits), then free them."""
     junk = []
     for shape, dtype in specs:
         dt = wire.DTYPES[dtype]
         for _ in range(2):
-            t = torch.empty(shape, dtype=dt, device=device)
-            if dt.is_floating_point or dt.is_complex:
-                t.fill_(float("nan"))
-            elif dt == torch.bool:
-                t.fill_(True)
-            else:
-                t.fill_(-1)
-            junk.append(t)
+            junk.append(fill_poison(torch.empty(shape, dtype=dt, device=device)))
     sync(device)
     del junk
 

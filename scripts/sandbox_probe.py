@@ -11,21 +11,23 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from harness.runner import Limits, clean_env  # noqa: E402
+from harness.runner import Limits, sandbox_config  # noqa: E402
 
 CODE = ("import torch,os;print('uid',os.getuid(),'count',torch.cuda.device_count());"
         "print(torch.ones(4,device='cuda').sum().item())")
 
 
-def probe(name: str, **over) -> None:
+def probe(name: str, **over: Any) -> None:
     tmp = tempfile.mkdtemp(prefix="ke-probe-")
     os.chmod(tmp, 0o777)
-    cfg = {"cmd": [sys.executable, "-c", CODE], "env": clean_env(home=tmp), "cwd": tmp,
-           "log": os.path.join(tmp, "log"), "timeout_s": 60, "as_mb": None, "nproc": None, "fsize_mb": None,
-           "uid": None, "gid": None, "pass_fds": [], "pid_namespace": False, "net_namespace": False}
+    # the runner's CUDA sandbox with every feature off (no uid, no rlimit, no namespace); `over` turns some on
+    bare = Limits(startup_s=0, timeout_s=60, fsize_mb=0)
+    cfg = sandbox_config(Path(tmp), None, [sys.executable, "-c", CODE], limits=bare, backend="cuda", env=None,
+                         pass_fds=[], namespaces=(False, False, ""))
     cfg.update(over)
     p = subprocess.run([sys.executable, str(ROOT / "harness" / "_sandbox.py"), json.dumps(cfg)],
                        capture_output=True, text=True, timeout=120)
