@@ -1,7 +1,8 @@
 """Choosing an executor by name: `make_executor("local" | "ray", **options)`.
 
-"local" judges on this machine: on the CUDA backend with GPUs visible, one
-measuring worker per GPU (`GpuPoolExecutor`); otherwise a thread pool of
+"local" judges on this machine: on the CUDA backend with GPUs visible, `per_device`
+(default 2) verifications per GPU, optionally with `warm` pre-started sandboxes per GPU
+(`GpuPoolExecutor`); otherwise a thread pool of
 `workers` sandboxed runs (`LocalExecutor`). "ray" submits to a Ray cluster
 (`RayExecutor`, optional dependency). Unknown names and options get a clear
 `ValueError`, never a traceback from deep inside.
@@ -24,6 +25,7 @@ def make_executor(kind: str = "local", *, backend: str = "auto", workers: int = 
 
         devices = kw.pop("devices", None)
         warm = int(kw.pop("warm", 0) or 0)
+        per_device = int(kw.pop("per_device", 2) or 1)
         if kw:
             raise ValueError(f"unknown option(s) for the local executor: {', '.join(sorted(kw))}")
         if resolve_backend(backend) == "cuda":
@@ -33,10 +35,8 @@ def make_executor(kind: str = "local", *, backend: str = "auto", workers: int = 
                               f"one of them (no device_index argument): measuring on GPU {devs[0]} only",
                               RuntimeWarning, stacklevel=2)
                 devs = devs[:1]
-            if devs:
-                if warm:
-                    raise ValueError("warm runners are not wired into the multi-GPU pool yet: drop --warm on CUDA")
-                return GpuPoolExecutor(devs, build_workers=workers)
+            if devs:  # the device lock lets two runs share a GPU's correctness work, never its timing
+                return GpuPoolExecutor(devs, build_workers=workers, per_device=per_device, warm=warm)
         return LocalExecutor(max_workers=workers, warm=warm, backend=resolve_backend(backend))
     if kind == "ray":
         from harness.ray_executor import RayExecutor

@@ -59,15 +59,18 @@ def child_env(device_index: int, devices: Sequence[str] | None = None) -> dict[s
 
 
 class GpuPool:
-    """Hands out device indices, one holder per device at a time (a blocking checkout)."""
+    """Hands out device indices, `per_device` holders per device at a time (a blocking checkout)."""
 
-    def __init__(self, devices: Sequence[str]):
+    def __init__(self, devices: Sequence[str], per_device: int = 1):
         if not devices:
             raise ValueError("GpuPool needs at least one device; with no GPU use LocalExecutor (backend cpu)")
+        if per_device < 1:
+            raise ValueError("per_device must be at least 1")
         self.devices = list(devices)
         self._free: "queue.Queue[int]" = queue.Queue()
-        for i in range(len(self.devices)):
-            self._free.put(i)
+        for _ in range(per_device):
+            for i in range(len(self.devices)):
+                self._free.put(i)
 
     def __len__(self) -> int:
         return len(self.devices)
@@ -81,12 +84,16 @@ class GpuPool:
             self._free.put(i)
 
 
-def accepts_device_index(fn: Callable[..., Any]) -> bool:
+def accepts_keyword(fn: Callable[..., Any], name: str) -> bool:
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-    return "device_index" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def accepts_device_index(fn: Callable[..., Any]) -> bool:
+    return accepts_keyword(fn, "device_index")
 
 
 def _prebuild(candidate: Candidate, verify_kw: dict[str, Any]) -> None:
@@ -105,23 +112,34 @@ def _prebuild(candidate: Candidate, verify_kw: dict[str, Any]) -> None:
 
 
 class GpuPoolExecutor:
-    """Executor with one measuring worker per GPU; builds run beforehand on `build_workers` CPU threads."""
+    """Executor with `per_device` verifications per GPU; builds run beforehand on `build_workers` CPU threads.
+
+    With `per_device` > 1 the runs of one GPU overlap only where `harness.devlock` allows: their correctness
+    phases share the GPU, and each timed phase has it alone. `warm=N` keeps a `harness.warm.WarmPool` of N
+    pre-started sandboxes per GPU (each seeing only its GPU), used when `verify_fn` takes a `pool`.
+    """
 
     def __init__(self, devices: Sequence[str] | None = None, *, build_workers: int = 2,
-                 verify_fn: VerifyFn | None = None, prebuild: bool = True):
+                 verify_fn: VerifyFn | None = None, prebuild: bool = True, per_device: int = 1, warm: int = 0):
         if verify_fn is None:
             from harness.verify import verify as verify_fn
-        self.pool = GpuPool(visible_devices() if devices is None else devices)
+        self.pool = GpuPool(visible_devices() if devices is None else devices, per_device)
         self._verify = verify_fn
         if len(self.pool) > 1 and not accepts_device_index(verify_fn):
             raise RuntimeError(
                 f"{len(self.pool)} GPUs are visible but this harness's verify() has no `device_index` argument, so "
                 "every run would land on the first GPU. Use one GPU (CUDA_VISIBLE_DEVICES=0) or update the harness.")
         self._prebuild = prebuild
-        self._threads = ThreadPoolExecutor(max_workers=len(self.pool) + max(1, build_workers),
+        self._threads = ThreadPoolExecutor(max_workers=len(self.pool) * per_device + max(1, build_workers),
                                            thread_name_prefix="ke-gpu")
         self._lock = threading.Lock()
         self.runs_per_device = [0] * len(self.pool)
+        self.warm_pools: list[Any] = []
+        if warm > 0:
+            from harness.warm import WarmPool
+
+            self.warm_pools = [WarmPool(warm, backend="cuda", env=child_env(i, self.pool.devices))
+                               for i in range(len(self.pool))]
 
     def _job(self, candidate: Candidate, verify_kw: dict[str, Any]) -> Verdict:
         if self._prebuild:
@@ -132,6 +150,8 @@ class GpuPoolExecutor:
             kw = dict(verify_kw)
             if len(self.pool) > 1 or accepts_device_index(self._verify):
                 kw["device_index"] = i
+            if self.warm_pools and accepts_keyword(self._verify, "pool"):
+                kw["pool"] = self.warm_pools[i]
             return self._verify(candidate, **kw)
 
     def submit(self, candidate: Candidate, **verify_kw: Any) -> "Future[Verdict]":
@@ -139,6 +159,8 @@ class GpuPoolExecutor:
 
     def shutdown(self) -> None:
         self._threads.shutdown(wait=True)
+        for p in self.warm_pools:
+            p.close()
 
     def __enter__(self) -> "GpuPoolExecutor":
         return self

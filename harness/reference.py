@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from harness.compare import degenerate
-from harness.devlock import device_exclusive
+from harness.devlock import device_alone, device_shared
 from harness.runner import Limits, run_job
 from harness.task import _literal
 from harness.timing import stats
@@ -136,7 +136,8 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
     if timing:
         job["timing"] = timing_job(backend, compile_=compile_baseline)
     t0 = time.monotonic()
-    with device_exclusive(backend if timing else "", device_index):  # its eager/compile timings own the GPU
+    # its eager/compile timings have the device with no candidate alive; without them it shares it
+    with device_alone(backend, device_index) if timing else device_shared(backend, device_index):
         res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend,
                       env=device_env(device_index), files={"task.py": task.source})
     seconds = dict(res.phases(t0), total=time.monotonic() - t0)

@@ -15,19 +15,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from harness import wire
+from harness.devlock import GATE_MAX_S, DeviceLock, Gate
+from harness.uids import alloc_uid, can_drop_privileges, free_uid
 
 if TYPE_CHECKING:
     from harness.warm import WarmPool
@@ -35,14 +36,11 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 SANDBOX = HERE / "_sandbox.py"
 WORKER = HERE / "worker.py"
-UID_BASE = 61000
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "OMP_NUM_THREADS",
              "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NCCL_NVLS_ENABLE",
              "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 _SECRET_WORDS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "CREDENTIAL", "AUTH")
 
-_uid_lock = threading.Lock()
-_uids_in_use: set[int] = set()
 
 
 @dataclass(frozen=True)
@@ -68,6 +66,7 @@ class RunResult:
     isolation: str = ""
     # per message, in order: (kind, time its header arrived, time it was fully read), monotonic seconds
     times: list[tuple[str, float, float]] = field(default_factory=list)
+    gate_wait_s: float = 0.0   # time queued for the device (shared at start, exclusive before timing)
 
     def first(self, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
         for k, meta, tensors in self.messages:
@@ -104,63 +103,6 @@ def _netns() -> str:
         return ""
 
 
-def _world_reachable(path: Path) -> bool:
-    """Can an unprivileged uid execute/read this path (every parent dir traversable)?"""
-    try:
-        p = path.resolve()
-        for d in list(p.parents)[:-1]:
-            if not os.stat(d).st_mode & stat.S_IXOTH:
-                return False
-        return bool(os.stat(p).st_mode & stat.S_IROTH)
-    except OSError:
-        return False
-
-
-def can_drop_privileges() -> bool:
-    return os.geteuid() == 0 and _world_reachable(Path(sys.executable)) and _world_reachable(WORKER) and \
-        _world_reachable(Path(torch.__file__))
-
-
-UID_SPAN = 4096
-_uid_files: dict[int, int] = {}
-
-
-def _alloc_uid() -> int:
-    """A sandbox uid no other run on this machine holds: exclusive across threads and processes (flock),
-    picked at random so that a uid is rarely reused right after its run."""
-    import fcntl
-    import random
-
-    lock_dir = Path("/run/kernel-evolve" if os.path.isdir("/run") else tempfile.gettempdir()) / "uids"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(lock_dir, 0o700)
-    start = random.randrange(UID_SPAN)
-    with _uid_lock:
-        for i in range(UID_SPAN):
-            uid = UID_BASE + (start + i) % UID_SPAN
-            if uid in _uids_in_use:
-                continue
-            fd = os.open(lock_dir / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                continue
-            _uids_in_use.add(uid)
-            _uid_files[uid] = fd
-            return uid
-    raise RuntimeError("no free sandbox uid")
-
-
-def _free_uid(uid: int | None) -> None:
-    if uid is not None:
-        with _uid_lock:
-            _uids_in_use.discard(uid)
-            fd = _uid_files.pop(uid, None)
-        if fd is not None:
-            os.close(fd)  # releases the flock
-
-
 def clean_env(extra: dict[str, str] | None = None, *, home: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP and not any(w in k for w in _SECRET_WORDS)}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -169,6 +111,8 @@ def clean_env(extra: dict[str, str] | None = None, *, home: str) -> dict[str, st
         "PYTHONPATH": str(HERE.parent), "TORCH_EXTENSIONS_DIR": os.path.join(home, "torch_extensions"),
         "TORCHINDUCTOR_CACHE_DIR": os.path.join(home, "inductor"), "TRITON_CACHE_DIR": os.path.join(home, "triton"),
         "XDG_CACHE_HOME": os.path.join(home, "cache"),
+        # the sandbox uid has no passwd entry: getpass.getuser() (torch.compile's cache naming) reads these first
+        "USER": "ke-sandbox", "LOGNAME": "ke-sandbox",
     })
     env.update(extra or {})
     return env
@@ -214,7 +158,7 @@ def _probe_cuda_namespaces() -> tuple[bool, bool, str]:
 def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, timeout_s: float = 120.0) -> str:
     """Run `python -c code` in the sandbox as a job would run; '' on success, else the last error line."""
     tmp = Path(tempfile.mkdtemp(prefix="ke-probe-"))
-    uid = _alloc_uid() if can_drop_privileges() else None
+    uid = alloc_uid() if can_drop_privileges() else None
     try:
         if uid is not None:
             os.chown(tmp, uid, uid)
@@ -231,41 +175,62 @@ def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, timeout_s: float
     except subprocess.TimeoutExpired:
         return "timed out"
     finally:
-        _free_uid(uid)
+        free_uid(uid)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str, str] | None = None,
             files: dict[str, str] | None = None, copies: dict[str, str] | None = None,
-            pool: "WarmPool | None" = None) -> RunResult:
+            pool: "WarmPool | None" = None, lock: DeviceLock | None = None) -> RunResult:
     """Run harness/worker.py on `job` in a fresh sandboxed process; collect its messages.
 
     With a `pool` (harness.warm.WarmPool) of the same backend, environment and rlimits, the process is one
     the pool pre-started (torch imported, waiting for one job); otherwise, or if the pool has none, a cold one.
+    With a device `lock` the run holds the device shared, and a timed job waits for it exclusively before
+    its timed calls (`harness.devlock.Gate`); the time queued does not count against `limits`.
     """
     if pool is not None:
-        res = pool.run(job, limits=limits, backend=backend, env=env, files=files, copies=copies)
+        res = pool.run(job, limits=limits, backend=backend, env=env, files=files, copies=copies, lock=lock)
         if res is not None:
             return res
     tmp = Path(tempfile.mkdtemp(prefix="ke-run-"))
-    uid = _alloc_uid() if can_drop_privileges() else None
+    uid = alloc_uid() if can_drop_privileges() else None
     read_fd, write_fd = result_pipe()
+    gate = Gate(lock, timed=bool(job.get("timing"))) if lock is not None else None
     try:
         if uid is not None:
             os.chown(tmp, uid, uid)
-        write_job(tmp, uid, dict(job, out_fd=write_fd), files, copies)
+        fds = [write_fd] + ([gate.read_fd] if gate is not None and gate.timed else [])
+        write_job(tmp, uid, gated(dict(job, out_fd=write_fd), gate, gate.read_fd if gate else -1), files, copies)
         cmd = [sys.executable, "-s", "-B", str(WORKER), str(tmp / "job.json")]
-        cfg = sandbox_config(tmp, uid, cmd, limits=limits, backend=backend, env=env, pass_fds=[write_fd])
+        cfg = sandbox_config(tmp, uid, cmd, limits=backstop(limits, gate), backend=backend, env=env, pass_fds=fds)
+        if gate is not None:
+            gate.start()
         t0 = time.monotonic()
-        proc = start_sandbox(cfg, [write_fd])
+        proc = start_sandbox(cfg, fds)
         os.close(write_fd)
         write_fd = -1
-        return collect(proc, read_fd, tmp, limits, t0)
+        if gate is not None:
+            gate.close_worker_end()
+        return collect(proc, read_fd, tmp, limits, t0, gate=gate)
     finally:
         if write_fd >= 0:
             os.close(write_fd)
-        _free_uid(uid)
+        if gate is not None:
+            gate.close()
+        free_uid(uid)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def gated(job: dict[str, Any], gate: Gate | None, worker_fd: int) -> dict[str, Any]:
+    """The job, told where to wait for its timing slot when it has one."""
+    return dict(job, gate_fd=worker_fd) if gate is not None and gate.timed else job
+
+
+def backstop(limits: Limits, gate: Gate | None) -> Limits:
+    """The supervisor's own deadline: a gated run may also queue for its timing slot (the parent's
+    deadline, in `collect`, excludes that wait)."""
+    return replace(limits, timeout_s=limits.timeout_s + GATE_MAX_S) if gate is not None and gate.timed else limits
 
 
 def result_pipe() -> tuple[int, int]:
@@ -329,14 +294,16 @@ def start_sandbox(cfg: dict[str, Any], pass_fds: list[int]) -> subprocess.Popen:
 
 
 def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0: float,
-            note: str = "") -> RunResult:
-    """Read the worker's messages until its supervisor ends (killing it past the deadline from `t0`)."""
+            note: str = "", gate: Gate | None = None) -> RunResult:
+    """Read the worker's messages until its supervisor ends (killing it past the deadline from `t0`, not
+    counting time queued at the `gate`)."""
     messages: list = []
     times: list[tuple[str, float, float]] = []
     wire_error = [""]
-    reader = threading.Thread(target=_read_all, args=(read_fd, limits, messages, times, wire_error), daemon=True)
+    reader = threading.Thread(target=_read_all, args=(read_fd, limits, messages, times, wire_error, gate),
+                              daemon=True)
     reader.start()
-    code = _wait(proc, t0, times, limits)
+    code = _wait(proc, t0, times, limits, gate)
     sandbox_err = proc.stderr.read() if proc.stderr else b""
     reader.join(timeout=30)
     wall = time.monotonic() - t0
@@ -351,10 +318,11 @@ def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0:
     if note:
         isolation += " + " + note
     return RunResult(exit_code=code, timed_out=code == 124, messages=messages, log_tail=log, wall_s=wall,
-                     wire_error=wire_error[0], isolation=isolation, times=times)
+                     wire_error=wire_error[0], isolation=isolation, times=times,
+                     gate_wait_s=gate.start_wait_s + gate.waited(time.monotonic()) if gate is not None else 0.0)
 
 
-def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits) -> int:
+def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits, gate: Gate | None = None) -> int:
     """Wait for the supervisor; past the deadline ask it to kill the tree (SIGTERM), then force it."""
     asked = None
     while True:
@@ -365,6 +333,8 @@ def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits) -> int
             pass
         now = time.monotonic()
         hello = next((h for k, h, _ in list(times) if k == "hello"), None)
+        if gate is not None and hello is not None:
+            hello += gate.waited(now)
         late = (now - hello > limits.timeout_s) if hello is not None else \
             (now - t0 > limits.startup_s + limits.timeout_s)
         if late and asked is None:
@@ -376,12 +346,17 @@ def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits) -> int
             return 124
 
 
-def _read_all(fd: int, limits: Limits, messages: list, times: list, err: list) -> None:
+def _read_all(fd: int, limits: Limits, messages: list, times: list, err: list, gate: Gate | None = None) -> None:
     headers: list[float] = []
+
+    def on_header(kind: str) -> None:
+        headers.append(time.monotonic())
+        if gate is not None:
+            gate.on_header(kind)
+
     with os.fdopen(fd, "rb", buffering=1 << 20) as f:
         try:
-            for kind, meta, tensors in wire.receive(f, max_bytes=limits.max_output_mb << 20,
-                                                    on_header=lambda _k: headers.append(time.monotonic())):
+            for kind, meta, tensors in wire.receive(f, max_bytes=limits.max_output_mb << 20, on_header=on_header):
                 times.append((kind, headers[-1], time.monotonic()))
                 messages.append((kind, meta, tensors))
         except (wire.WireError, OSError, ValueError) as e:

@@ -17,7 +17,7 @@ import torch
 from harness import compare as cmp
 from harness import static
 from harness.build import build
-from harness.devlock import device_exclusive
+from harness.devlock import DeviceLock, device_shared
 from harness.reference import Reference, device_env, get_reference, resolve_backend, resolve_size, timing_job
 from harness.runner import Limits, RunResult, run_job
 from harness.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
@@ -131,16 +131,17 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
         job["timing"] = timing_job(backend, repeats=repeats, warmup=warmup, compile_=False)
     limits = Limits(timeout_s=timeout_s, startup_s=600.0 if candidate.format == "B" else 120.0)
     t1 = time.monotonic()
-    with device_exclusive(backend if timing else "", device_index):
-        res = run_job(job, limits=limits, backend=backend, files=files, copies=copies, env=device_env(device_index),
-                      pool=pool)
+    # correctness shares the device with other runs; the timed calls get it alone (harness.devlock.Gate)
+    res = run_job(job, limits=limits, backend=backend, files=files, copies=copies, env=device_env(device_index),
+                  pool=pool, lock=DeviceLock(backend, device_index))
     secs["run"] = time.monotonic() - t1
     secs.update({f"run.{k}": x for k, x in res.phases(t1).items()})  # where the time went (start-up is in hello)
+    secs["run.queued"] = res.gate_wait_s  # of which waiting for the device (shared, then the timing slot)
     t2 = time.monotonic()
     _judge_protocol(j, res, ref, timing)
-    # on CUDA the parent compares on the GPU, holding the device's timing lock: it never overlaps a timing run
+    # the parent's comparisons (on the GPU where there is one) share the device: they never overlap a timing run
     dev = f"cuda:{device_index or 0}" if backend == "cuda" and torch.cuda.is_available() else None
-    with device_exclusive(backend if dev else "", device_index):
+    with device_shared(backend, device_index):
         comp = _judge_run(j, res, ref, backend, dev)
         timing_ = _judge_timing(j, res, ref, job["timing"]["warmup"], dev) \
             if timing and j.status == "verified" else None
@@ -155,7 +156,8 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
 
 def _judge_protocol(j: _Judge, res: RunResult, ref: Reference, timing: bool) -> None:
     """The worker speaks in a fixed order, each message once; anything else was written by someone else."""
-    expected = ["hello"] + ["case"] * len(ref.cases) + ["repeat"] + (["idle", "timing"] if timing else []) + ["profile", "done"]
+    expected = ["hello"] + ["case"] * len(ref.cases) + ["repeat"] + (["ready", "idle", "timing"] if timing else []) \
+        + ["profile", "done"]
     got = res.kinds()
     ended_early = "error" in got or res.timed_out or res.exit_code != 0 or bool(res.wire_error)
     body = [k for k in got if k != "error"]
@@ -251,7 +253,9 @@ def _judge_timing(j: _Judge, res: RunResult, ref: Reference, warmup_n: int, dev:
             j.fail("timed_outputs", "no output of a timed call came back to be checked")
     kernel = stats(meta.get("samples", []))
     wall = idle = None
-    start, mid, end = res.read_time("repeat"), res.header_time("idle"), res.header_time("timing")
+    # the idle loop starts when the timing slot was granted: "ready" is read (on_header) only after that
+    start = res.read_time("ready") or res.read_time("repeat")
+    mid, end = res.header_time("idle"), res.header_time("timing")
     n_idle = (res.first("idle") or ({}, {}))[0].get("n")
     if None not in (start, mid, end) and isinstance(n_idle, int) and n_idle > 0:
         idle = (mid - start) * 1000 / n_idle   # the empty loop, as this process saw it

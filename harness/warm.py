@@ -2,7 +2,7 @@
 
 Starting an interpreter and importing torch costs seconds per candidate (about 1 s on the CPU
 development machine, 4-5 s under gVisor on the GPU hosts). `WarmPool` keeps `size` sandboxes
-*armed*: each is a full `harness/_sandbox.py` supervisor (its own uid from `runner._alloc_uid`,
+*armed*: each is a full `harness/_sandbox.py` supervisor (its own uid from `harness.uids.alloc_uid`,
 the namespaces of `runner.sandbox_namespaces`, rlimits, the whitelisted environment with
 HOME/TMPDIR its own directory) whose worker (`worker.py --wait`) has run `import torch` and
 nothing else: no CUDA call, no task, no candidate. It blocks on its stdin until the supervisor
@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import runner
+from harness import runner, uids
+from harness.devlock import DeviceLock, Gate
 from harness.runner import Limits, RunResult
 
 
@@ -68,6 +69,8 @@ class Armed:
     out_fd: int             # the worker's number for the result pipe's write end
     go_fd: int              # control pipe to the supervisor, write end
     ready_fd: int           # one byte from the worker once torch is imported, read end
+    gate_fd: int            # the timing-slot pipe, write end (the worker holds the read end)
+    gate_num: int           # the worker's number for the timing-slot pipe's read end
     started: float
     is_ready: bool = False
     dead: bool = False
@@ -91,9 +94,11 @@ class Armed:
         return [self.proc.pid, *_descendants(self.proc.pid)]
 
     def assign(self, job: dict[str, Any], *, limits: Limits, files: dict[str, str] | None,
-               copies: dict[str, str] | None) -> float | None:
+               copies: dict[str, str] | None, gate: Gate | None = None) -> float | None:
         """Hand the job over; the monotonic time of the assignment, or None if the sandbox is gone."""
-        runner.write_job(self.tmp, self.uid, dict(job, out_fd=self.out_fd), files, copies)
+        runner.write_job(self.tmp, self.uid, runner.gated(dict(job, out_fd=self.out_fd), gate, self.gate_num),
+                         files, copies)
+        limits = runner.backstop(limits, gate)
         msg = json.dumps({"timeout_s": limits.startup_s + limits.timeout_s, "job": str(self.tmp / "job.json")})
         t0 = time.monotonic()
         try:
@@ -121,9 +126,9 @@ class Armed:
         self.release()
 
     def release(self) -> None:
-        for fd in (self.read_fd, self.go_fd, self.ready_fd):
+        for fd in (self.read_fd, self.go_fd, self.ready_fd, self.gate_fd):
             self._close(fd)
-        runner._free_uid(self.uid)
+        uids.free_uid(self.uid)
         self.uid = None
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -141,30 +146,31 @@ def arm(*, backend: str, env: dict[str, str] | None, limits: Limits, armed_max_s
     """Start one sandbox whose worker imports torch (at nice `armed_nice`, so it yields to running jobs)
     and waits for a job; the supervisor puts the whole tree back at its own nice before it relays the job."""
     tmp = Path(tempfile.mkdtemp(prefix="ke-run-"))
-    uid = runner._alloc_uid() if runner.can_drop_privileges() else None
+    uid = uids.alloc_uid() if uids.can_drop_privileges() else None
     read_fd, write_fd = runner.result_pipe()
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
+    gate_r, gate_w = os.pipe()
     try:
         if uid is not None:
             os.chown(tmp, uid, uid)
         # DIR (last) is unused by the worker: it names the run in `ps`, as a cold run's job path does
         cmd = [sys.executable, "-s", "-B", str(runner.WORKER), "--wait", str(ready_w), str(tmp)]
         cfg = runner.sandbox_config(tmp, uid, cmd, limits=limits, backend=backend, env=env,
-                                    pass_fds=[write_fd, ready_w])
+                                    pass_fds=[write_fd, ready_w, gate_r])
         cfg.update(go_fd=go_r, armed_max_s=armed_max_s,
                    armed_nice=armed_nice if os.geteuid() == 0 else 0)  # only root can lower it again
-        proc = runner.start_sandbox(cfg, [write_fd, ready_w, go_r])
+        proc = runner.start_sandbox(cfg, [write_fd, ready_w, go_r, gate_r])
     except BaseException:
-        for fd in (read_fd, write_fd, ready_r, ready_w, go_r, go_w):
+        for fd in (read_fd, write_fd, ready_r, ready_w, go_r, go_w, gate_r, gate_w):
             os.close(fd)
-        runner._free_uid(uid)
+        uids.free_uid(uid)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    for fd in (write_fd, ready_w, go_r):
+    for fd in (write_fd, ready_w, go_r, gate_r):
         os.close(fd)
     return Armed(proc=proc, tmp=tmp, uid=uid, read_fd=read_fd, out_fd=write_fd, go_fd=go_w, ready_fd=ready_r,
-                 started=time.monotonic())
+                 gate_fd=gate_w, gate_num=gate_r, started=time.monotonic())
 
 
 class WarmPool:
@@ -232,24 +238,33 @@ class WarmPool:
         return pick
 
     def run(self, job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str, str] | None = None,
-            files: dict[str, str] | None = None, copies: dict[str, str] | None = None) -> RunResult | None:
-        """Run one job in a pre-started sandbox; None if none fits or is left (the caller then starts cold)."""
+            files: dict[str, str] | None = None, copies: dict[str, str] | None = None,
+            lock: DeviceLock | None = None) -> RunResult | None:
+        """Run one job in a pre-started sandbox; None if none fits or is left (the caller then starts cold).
+        `lock` as in `runner.run_job`."""
         while True:
             a = self.take(limits=limits, backend=backend, env=env)
             if a is None:
                 return None
+            gate = Gate(lock, timed=bool(job.get("timing")), fds=(-1, a.gate_fd)) if lock is not None else None
+            if gate is not None:
+                if gate.timed:
+                    a._closed.append(a.gate_fd)  # the gate closes it
+                gate.start()
             try:
-                t0 = a.assign(job, limits=limits, files=files, copies=copies)
+                t0 = a.assign(job, limits=limits, files=files, copies=copies, gate=gate)
                 if t0 is None:  # died between take and assignment: try the next one
                     with self._cv:
                         self._stats["discarded"] += 1
                     a.kill()
                     continue
                 a._closed.append(a.read_fd)  # from here the reader thread owns (and closes) the result pipe
-                return runner.collect(a.proc, a.read_fd, a.tmp, limits, t0, note="pre-started")
+                return runner.collect(a.proc, a.read_fd, a.tmp, limits, t0, note="pre-started", gate=gate)
             finally:
                 if a.proc.poll() is None:
                     a.kill()
+                if gate is not None:
+                    gate.close()
                 a.release()
 
     def _refill(self) -> None:

@@ -45,6 +45,17 @@ def _idle(n):
     send("idle", {"n": n})
 
 
+def wait_for_timing_slot(job):
+    """Correctness is done: ask the parent for the device's timing slot and block until it grants it."""
+    fd = job.get("gate_fd")
+    if fd is None:
+        return
+    send("ready")
+    if os.read(int(fd), 1) != b"g":
+        raise RuntimeError("the parent withdrew the timing slot")
+    os.close(int(fd))
+
+
 def load_module(path, name):
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -250,6 +261,7 @@ def role_candidate(job):
         sync(device)
         send("repeat", {"id": first_id}, {f"out{i}": o for i, o in enumerate(out)})
         if job.get("timing"):
+            wait_for_timing_slot(job)
             rng = random.SystemRandom()
             reps = int(job["timing"]["repeats"])
             # at least 3 timed outputs come back for checking; small outputs all of them (up to 256 MB in all)

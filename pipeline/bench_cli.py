@@ -41,7 +41,7 @@ def harness(
     corpus_root: Path = typer.Option(None, "--corpus", help="kernel-evolve checkout holding pipeline/tasks and tests/."),
     out: Path = typer.Option(Path("bench-harness.json"), help="Where to write the JSON report."),
     fresh: bool = typer.Option(False, help="Make every candidate a new source, so every build is cold."),
-    warm: int = typer.Option(0, min=0, help="Local CPU executor: pre-started sandboxes kept ready (0 = cold starts)."),
+    warm: int = typer.Option(0, min=0, help="Local executor: pre-started sandboxes kept ready, per GPU on CUDA (0 = cold starts)."),
 ) -> None:
     """Judge a mix of known-good, failing and adversarial candidates; report throughput and stage latencies."""
     from harness import bench

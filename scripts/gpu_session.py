@@ -3,7 +3,8 @@
 Usage (on a CUDA machine, from the repo root):
     python3 scripts/gpu_session.py known-good [--size default] [--out DIR]
     python3 scripts/gpu_session.py refusals [--out DIR]
-    python3 scripts/gpu_session.py all [--seeds N]   # also prebuilds the adversarial corpus's .cu files
+    python3 scripts/gpu_session.py all [--seeds N]   # prebuilds known-good + refusals, then runs both
+    python3 scripts/gpu_session.py prebuild-adversarial  # warms the cache for `pytest -m gpu tests/adversarial`
     python3 scripts/gpu_session.py format-k          # K vs A cold builds; K and K->A verified
 Prints a short table last and writes the full verdicts as JSON under --out.
 Needs only torch + ninja (the harness's own dependencies).
@@ -137,7 +138,7 @@ def format_k(args: argparse.Namespace) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["known-good", "refusals", "format-k", "all", "table"])
+    ap.add_argument("what", choices=["known-good", "refusals", "format-k", "all", "table", "prebuild-adversarial"])
     ap.add_argument("--tasks", default="", help="comma-separated known-good tasks, in this order")
     ap.add_argument("--size", default="default")
     ap.add_argument("--seeds", type=int, default=3)
@@ -148,13 +149,18 @@ def main() -> None:
         lines = (Path(args.out) / "known-good.jsonl").read_text().splitlines()
         table("known-good", [json.loads(ln) for ln in lines if ln.strip()])
         return
+    if args.what == "prebuild-adversarial":  # run it niced in the background while the GPU work goes on
+        t0 = time.monotonic()
+        adv = sorted((ROOT / "tests" / "adversarial").glob("*/*.cu"))
+        res = prebuild([p.read_text() for p in adv], workers=min(12, os.cpu_count() or 8))
+        print(f"prebuilt {len(res)} adversarial sources in {time.monotonic() - t0:.0f} s", flush=True)
+        return
     if args.what == "all":
         kdir = ROOT / "tests" / "kernels" / "cuda"
         kg = [known_good_kernel(load_task(t), "cuda") for t in builtin_tasks()]
         t0 = time.monotonic()
-        adv = sorted((ROOT / "tests" / "adversarial").glob("*/*.cu"))
-        prebuild([p.read_text() for p in kg if p] + [(kdir / k).read_text() for k in REFUSALS]
-                 + [p.read_text() for p in adv], workers=min(16, os.cpu_count() or 8))
+        prebuild([p.read_text() for p in kg if p] + [(kdir / k).read_text() for k in REFUSALS],
+                 workers=min(16, os.cpu_count() or 8))
         print(f"prebuilt all in {time.monotonic() - t0:.0f} s", flush=True)
         for what, fn in (("refusals", refusals), ("known-good", known_good)):  # the quick one first
             rows = fn(args)

@@ -2,19 +2,30 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
+
+_MADE: list[str] = []  # temporary folders this process made for the session, removed when it ends
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # One shared build cache for the whole session (and its subprocesses), unless the caller chose one.
     if not os.environ.get("KERNEL_EVOLVE_CACHE"):
         os.environ["KERNEL_EVOLVE_CACHE"] = tempfile.mkdtemp(prefix="ke-test-cache-")
+        _MADE.append(os.environ["KERNEL_EVOLVE_CACHE"])
     # the default archive is per process: xdist workers must not commit into one git repo at once
     if os.environ.get("PYTEST_XDIST_WORKER") or not os.environ.get("KERNEL_EVOLVE_ARCHIVE"):
         os.environ["KERNEL_EVOLVE_ARCHIVE"] = tempfile.mkdtemp(prefix="ke-test-archive-")
+        _MADE.append(os.environ["KERNEL_EVOLVE_ARCHIVE"])
     os.environ.pop("HF_TOKEN", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # xdist workers inherit the controller's cache (they made none) and end before it does
+    for path in _MADE:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

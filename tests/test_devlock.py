@@ -1,24 +1,27 @@
-"""The device timing lock excludes other threads and other processes, and dies with its holder."""
+"""The device lock: shared correctness runs coexist, a timing run excludes everyone (threads and processes),
+waiting timing runs are not starved, and a lock dies with its holder."""
 from __future__ import annotations
 
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
-from harness.devlock import device_exclusive, physical_device
+from harness.devlock import DeviceLock, device_exclusive, device_shared, physical_device
 
 HOLD = """
 import sys, time
-from harness.devlock import device_exclusive
-with device_exclusive("cuda", int(sys.argv[1])):
+from harness.devlock import DeviceLock
+with DeviceLock("cuda", int(sys.argv[1])).held(sys.argv[3]):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
 """
 
 
-def _holder(index: int, seconds: float) -> subprocess.Popen:
-    p = subprocess.Popen([sys.executable, "-c", HOLD, str(index), str(seconds)], stdout=subprocess.PIPE, text=True)
+def _holder(index: int, seconds: float, mode: str = "exclusive") -> subprocess.Popen:
+    p = subprocess.Popen([sys.executable, "-c", HOLD, str(index), str(seconds), mode], stdout=subprocess.PIPE,
+                         text=True)
     assert p.stdout is not None and p.stdout.readline().strip() == "held"
     return p
 
@@ -76,11 +79,107 @@ def test_physical_device_follows_visible_devices(monkeypatch):
     assert physical_device(2) == "2"
 
 
-def test_cpu_backend_is_not_locked(tmp_path, monkeypatch):
+def test_cpu_is_its_own_device_and_no_backend_is_no_lock(tmp_path, monkeypatch):
     monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
     p = _holder(0, 30)
     t0 = time.monotonic()
-    with device_exclusive("cpu", 0):
+    with device_exclusive("cpu", 0), device_exclusive("", 0):
         pass
     p.kill()
     assert time.monotonic() - t0 < 1
+
+
+def test_shared_holders_coexist_and_exclude_timing(tmp_path, monkeypatch):
+    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    p = _holder(0, 1.5, "shared")
+    t0 = time.monotonic()
+    with device_shared("cuda", 0):  # another correctness run: no wait
+        assert time.monotonic() - t0 < 1
+    with device_exclusive("cuda", 0):  # a timing run waits for the shared holder
+        waited = time.monotonic() - t0
+    p.wait()
+    assert waited >= 1.0
+
+
+def test_waiting_timing_run_keeps_new_correctness_runs_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    reader = _holder(0, 1.5, "shared")
+    got: list[str] = []
+    def timing_run() -> None:
+        with DeviceLock("cuda", 0).held("exclusive"):
+            got.append("timing")
+
+    writer = threading.Thread(target=timing_run)
+    writer.start()
+    time.sleep(0.4)  # the timing run now waits for the first reader, holding the turnstile
+    late = DeviceLock("cuda", 0)
+    late.acquire("shared")  # must queue behind the timing run, not overtake it
+    got.append("late")
+    late.release()
+    writer.join()
+    reader.wait()
+    assert got == ["timing", "late"]
+
+
+def test_switching_mode_drops_the_old_hold(tmp_path, monkeypatch):
+    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    a, b = DeviceLock("cuda", 0), DeviceLock("cuda", 0)
+    a.acquire("shared")
+    b.acquire("shared")
+    b.release()
+    a.acquire("exclusive")  # its own shared hold is given up first: no self-deadlock
+    assert a.mode == "exclusive"
+    a.release()
+
+
+def test_a_timed_run_waits_for_its_slot_and_its_clock_stops_meanwhile(tmp_path, monkeypatch):
+    """Another run's correctness phase holds the CPU shared for 8 s. Our candidate starts at once (shared),
+    then queues for its timing slot; its 6 s limit excludes the wait, so it is verified, not timed out,
+    and its verdict says how long it queued. The timed calls never overlapped the other run."""
+    from harness.candidate import load_candidate
+    from harness.task import load_task
+    from harness.verify import verify
+
+    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    task = load_task("level1/layernorm")
+    cand = load_candidate(Path(__file__).resolve().parent / "kernels" / "k" / "layernorm_cpu.cpp", task)
+    verify(cand, backend="cpu", seeds=2, size="small", compile_baseline=False, repeats=10, warmup=2)  # build+ref
+    other = subprocess.Popen([sys.executable, "-c", HOLD.replace('"cuda"', '"cpu"'), "0", "8", "shared"],
+                             stdout=subprocess.PIPE, text=True)
+    assert other.stdout is not None and other.stdout.readline().strip() == "held"
+    t0 = time.monotonic()
+    v = verify(cand, backend="cpu", seeds=2, size="small", compile_baseline=False, repeats=10, warmup=2,
+               timeout_s=6.0)
+    wall = time.monotonic() - t0
+    still_holding = other.poll() is None
+    other.wait()
+    assert v.status == "verified", v.error
+    assert v.seconds["run.queued"] >= 4.0, v.seconds
+    assert not still_holding and wall >= 7.0, "the timed calls ran while another run held the device"
+    assert [c.outcome for c in v.checks if c.name == "channel"] == ["pass"]
+
+
+ALIVE = """
+import sys, time
+from harness.devlock import DeviceLock, Gate
+g = Gate(DeviceLock("cuda", 0), timed=True)
+g.start()
+g.lock.release()  # like a run queued for its timing slot: alive, holding nothing else
+print("held", flush=True)
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def test_a_baseline_is_timed_with_no_candidate_alive(tmp_path, monkeypatch):
+    from harness.devlock import device_alone
+
+    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    p = subprocess.Popen([sys.executable, "-c", ALIVE, "1.5"], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "held"
+    with device_exclusive("cuda", 0):  # the main lock is free: a candidate's timing slot does not wait
+        pass
+    t0 = time.monotonic()
+    with device_alone("cuda", 0):
+        waited = time.monotonic() - t0
+        p.wait(timeout=2)  # granted only as the candidate's process exited (its flock goes as its files close)
+    assert waited >= 1.0, "a baseline was timed while a candidate process was alive"

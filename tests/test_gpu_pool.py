@@ -123,3 +123,43 @@ def test_build_is_done_before_a_gpu_is_held(monkeypatch) -> None:
         ex.submit(Candidate(task=gelu, source=exits, format="A"), backend="cpu").result(timeout=60)
     assert v.kernel_sha256 == cand.sha256
     assert events == ["build:cpu", "measure", "measure"]
+
+
+def test_per_device_runs_share_a_simulated_gpu() -> None:
+    devices = ["0", "1"]
+    fake = FakeGpuVerify(devices, seconds=0.2)
+    with GpuPoolExecutor(devices, build_workers=2, verify_fn=fake, per_device=2) as ex:
+        for f in [ex.submit(_candidate(i), backend="cuda") for i in range(8)]:
+            f.result(timeout=60)
+    assert fake.max_busy_per_device == 2 and fake.max_busy_total == 4
+    with pytest.raises(ValueError, match="per_device"):
+        GpuPool(devices, per_device=0)
+
+
+def test_warm_pool_per_simulated_gpu_sees_only_its_gpu(monkeypatch) -> None:
+    import harness.warm
+
+    made: list[dict] = []
+
+    class FakeWarmPool:
+        def __init__(self, size, *, backend, env):
+            self.size, self.backend, self.env, self.closed = size, backend, env, False
+            made.append(env)
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(harness.warm, "WarmPool", FakeWarmPool)
+    seen: list[tuple[int, str]] = []
+
+    def measure(candidate, *, device_index, pool, **kw):
+        seen.append((device_index, pool.env["CUDA_VISIBLE_DEVICES"]))
+        return FakeGpuVerify(["4", "6"], seconds=0.0)(candidate, device_index=device_index, **kw)
+
+    ex = GpuPoolExecutor(["4", "6"], verify_fn=measure, warm=2)
+    for f in [ex.submit(_candidate(i), backend="cuda") for i in range(6)]:
+        f.result(timeout=60)
+    ex.shutdown()
+    assert made == [{"CUDA_VISIBLE_DEVICES": "4"}, {"CUDA_VISIBLE_DEVICES": "6"}]
+    assert seen and all(["4", "6"][i] == dev for i, dev in seen)
+    assert all(p.closed for p in ex.warm_pools)

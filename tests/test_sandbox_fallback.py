@@ -23,6 +23,13 @@ def test_probe_helper_reports_success_and_the_error_line() -> None:
     assert "boom-7f3a" in err
 
 
+def test_sandboxed_code_can_name_its_user() -> None:
+    # the dropped uid has no passwd entry; torch.compile (inductor's cache) asks getpass for a user name,
+    # which failed the torch.compile baseline inside the sandbox on the H100 host (KeyError from getpwuid)
+    assert runner._sandboxed_python("import getpass; assert getpass.getuser() == 'ke-sandbox'",
+                                    pid_ns=False, net_ns=True) == ""
+
+
 @root_only
 def test_probe_picks_the_strongest_set_cuda_survives(monkeypatch: pytest.MonkeyPatch) -> None:
     tried = []

@@ -1,0 +1,78 @@
+"""Sandbox uids: which unprivileged uid each run gets, exclusive across threads and processes.
+
+A run drops to a uid of its own (from `UID_BASE`, picked at random, held with an `flock` for as
+long as the run lives), so no two candidates, and no candidate and the parent, share one. That is
+only possible as root and where the interpreter, torch and the worker are reachable by any uid.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+UID_BASE = 61000
+_uid_lock = threading.Lock()
+_uids_in_use: set[int] = set()
+
+
+def _world_reachable(path: Path) -> bool:
+    """Can an unprivileged uid execute/read this path (every parent dir traversable)?"""
+    try:
+        p = path.resolve()
+        for d in list(p.parents)[:-1]:
+            if not os.stat(d).st_mode & stat.S_IXOTH:
+                return False
+        return bool(os.stat(p).st_mode & stat.S_IROTH)
+    except OSError:
+        return False
+
+
+def can_drop_privileges() -> bool:
+    return os.geteuid() == 0 and _world_reachable(Path(sys.executable)) and _world_reachable(HERE / "worker.py") and \
+        _world_reachable(Path(torch.__file__))
+
+
+UID_SPAN = 4096
+_uid_files: dict[int, int] = {}
+
+
+def alloc_uid() -> int:
+    """A sandbox uid no other run on this machine holds: exclusive across threads and processes (flock),
+    picked at random so that a uid is rarely reused right after its run."""
+    import fcntl
+    import random
+
+    lock_dir = Path("/run/kernel-evolve" if os.path.isdir("/run") else tempfile.gettempdir()) / "uids"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(lock_dir, 0o700)
+    start = random.randrange(UID_SPAN)
+    with _uid_lock:
+        for i in range(UID_SPAN):
+            uid = UID_BASE + (start + i) % UID_SPAN
+            if uid in _uids_in_use:
+                continue
+            fd = os.open(lock_dir / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            _uids_in_use.add(uid)
+            _uid_files[uid] = fd
+            return uid
+    raise RuntimeError("no free sandbox uid")
+
+
+def free_uid(uid: int | None) -> None:
+    if uid is not None:
+        with _uid_lock:
+            _uids_in_use.discard(uid)
+            fd = _uid_files.pop(uid, None)
+        if fd is not None:
+            os.close(fd)  # releases the flock
