@@ -38,17 +38,10 @@ from harness.task import known_good_kernel, load_task
 from harness.types import Candidate
 from harness.verify import verify
 from harness.warm import WarmPool
+from tests.test_warm_pool import _alive
 
 K = Path(__file__).resolve().parent / "kernels" / "k"
 _tls = threading.local()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _eventually_gone(pids, timeout_s: float = 5.0) -> list[int]:
@@ -130,7 +123,7 @@ class Watch:
         self._real = runner.collect
         monkeypatch.setattr(runner, "collect", self._collect)
 
-    def _collect(self, proc, read_fd, tmp, limits, t0, note=""):
+    def _collect(self, proc, read_fd, tmp, limits, t0, note="", gate=None):
         run = Run(label=getattr(_tls, "label", "?"), supervisor=proc.pid)
         with self._lock:
             run.earlier_alive = [w for r in self.runs for w in r.workers if _alive(w)]
@@ -157,7 +150,7 @@ class Watch:
         th = threading.Thread(target=poll, daemon=True)
         th.start()
         try:
-            run.res = self._real(proc, read_fd, tmp, limits, t0, note)
+            run.res = self._real(proc, read_fd, tmp, limits, t0, note, gate=gate)
         finally:
             stop.set()
             th.join(timeout=30)
