@@ -56,7 +56,8 @@ def test_summary_counts_every_outcome() -> None:
     adv = bench.BenchItem("adversarial", "a.cpp", "level1/relu", "a.cpp", ("incorrect", "verified"),
                           ("output_aliases_input",))
     results = [
-        bench.Result(good, 0.0, 2.0, _verdict("verified", {"static": 0.1, "build": 1.0, "run": 0.5}, wall_ms=300)),
+        bench.Result(good, 0.0, 2.0, _verdict("verified", {"static": 0.1, "build": 1.0, "run": 0.5, "run.case": 0.3,
+                                                           "run.queued": 0.2}, wall_ms=300)),
         bench.Result(bad, 0.0, 3.0, _verdict("incorrect", {"static": 0.1, "build": 2.0, "run": 0.7},
                                              compile_reason="built in 2.0 s")),
         bench.Result(adv, 0.0, 4.0, _verdict("verified", {"static": 0.3, "build": 0.0, "run": 0.9})),  # flag missing
@@ -70,6 +71,9 @@ def test_summary_counts_every_outcome() -> None:
     assert r.stages["build"] == {"n": 3, "p50_s": 1.0, "p95_s": bench.percentile([0.0, 1.0, 2.0], 95)}
     assert r.stages["reference"]["n"] == 0 and r.stages["timed_loop"]["p50_s"] == 0.3
     assert r.stages["latency"]["n"] == 4
+    assert r.stages["run.queued"] == {"n": 1, "p50_s": 0.2, "p95_s": 0.2}
+    # the total adds up the top-level stages only ("run.case" and "run.queued" are parts of "run")
+    assert r.stages["total"]["n"] == 3 and r.stages["total"]["p50_s"] == 1.6
     assert sorted(m["candidate"] for m in r.mismatches) == ["a.cpp", "g.cpp"]
 
 
