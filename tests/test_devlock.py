@@ -183,3 +183,48 @@ def test_a_baseline_is_timed_with_no_candidate_alive(tmp_path, monkeypatch):
         waited = time.monotonic() - t0
         p.wait(timeout=2)  # granted only as the candidate's process exited (its flock goes as its files close)
     assert waited >= 1.0, "a baseline was timed while a candidate process was alive"
+
+
+def test_gate_grants_the_slot_once_and_gives_it_back(tmp_path, monkeypatch):
+    import os
+
+    from harness.devlock import Gate
+
+    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    g = Gate(DeviceLock("cuda", 0), timed=True)
+    g.start()
+    assert g.lock.mode == "shared"
+    g.on_header("ready")
+    assert g.lock.mode == "exclusive" and os.read(g.read_fd, 1) == b"g"
+    g.on_header("ready")  # a forged second "ready" gets nothing more
+    os.set_blocking(g.read_fd, False)
+    try:
+        os.read(g.read_fd, 1)
+        raise AssertionError("a second slot byte was written")
+    except BlockingIOError:
+        pass
+    g.on_header("profile")  # the last GPU work of the timed phase: the slot goes back
+    assert g.lock.mode is None
+    with device_exclusive("cuda", 0):  # nobody holds it now
+        pass
+    g.close()
+
+
+def test_a_run_that_ends_while_queued_never_keeps_the_slot(tmp_path, monkeypatch):
+    from harness.devlock import Gate
+
+    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    holder = _holder(0, 300)  # another candidate is being timed
+    g = Gate(DeviceLock("cuda", 0), timed=True)
+    t = threading.Thread(target=g.on_header, args=("ready",))
+    t.start()  # the reader thread queues for the slot
+    time.sleep(0.3)
+    g.close()  # the run ends (killed, timed out) while queued
+    holder.kill()
+    holder.wait()
+    t.join(timeout=10)
+    assert not t.is_alive() and g.lock.mode is None
+    t0 = time.monotonic()
+    with device_exclusive("cuda", 0):
+        pass
+    assert time.monotonic() - t0 < 2, "a closed run kept the timing slot"
