@@ -30,10 +30,10 @@ class WireError(RuntimeError):
 
 
 def _tensor_view(t: torch.Tensor) -> memoryview:
-    t = t.detach().to("cpu").contiguous()
+    t = t.detach().to("cpu").contiguous().reshape(-1)  # 1-d: 0-d and empty tensors have a byte view too
     if t.dtype == torch.bfloat16:
         t = t.view(torch.int16)
-    return memoryview(t.numpy()).cast("B")
+    return memoryview(t.numpy()).cast("B") if t.numel() else memoryview(b"")
 
 
 def send(stream: BinaryIO, kind: str, meta: dict[str, Any] | None = None,
@@ -74,7 +74,8 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def _decode(spec: dict[str, Any], raw: bytes) -> torch.Tensor:
+def _read_tensor(stream: BinaryIO, spec: dict[str, Any], nbytes: int) -> torch.Tensor:
+    """Read one tensor's bytes straight into a fresh tensor (no intermediate copies of GB-sized outputs)."""
     dtype = DTYPES.get(spec.get("dtype", ""))
     shape = spec.get("shape")
     if dtype is None or not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
@@ -82,14 +83,17 @@ def _decode(spec: dict[str, Any], raw: bytes) -> torch.Tensor:
     numel = 1
     for s in shape:
         numel *= s
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    if numel * itemsize != len(raw):
-        raise WireError(f"tensor {spec.get('name')!r}: {len(raw)} bytes for shape {shape} {spec['dtype']}")
-    if numel == 0:
-        return torch.empty(shape, dtype=dtype)
-    if dtype == torch.bfloat16:
-        return torch.frombuffer(bytearray(raw), dtype=torch.int16).view(torch.bfloat16).reshape(shape)
-    return torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape)
+    if numel * torch.empty((), dtype=dtype).element_size() != nbytes:
+        raise WireError(f"tensor {spec.get('name')!r}: {nbytes} bytes for shape {shape} {spec['dtype']}")
+    raw = torch.empty(nbytes, dtype=torch.uint8)
+    view = memoryview(raw.numpy()).cast("B") if nbytes else memoryview(b"")
+    got = 0
+    while got < nbytes:
+        n = stream.readinto(view[got:got + (1 << 24)])  # type: ignore[attr-defined]
+        if not n:
+            raise WireError("truncated tensor data")
+        got += n
+    return raw.view(dtype).reshape(shape) if nbytes else torch.empty(shape, dtype=dtype)
 
 
 def receive(stream: BinaryIO, *, max_bytes: int,
@@ -123,11 +127,7 @@ def receive(stream: BinaryIO, *, max_bytes: int,
             total += nbytes
             if total > max_bytes:
                 raise WireError(f"more than {max_bytes} bytes of tensors")
-            try:
-                raw = _read_exact(stream, nbytes)
-            except EOFError:
-                raise WireError("truncated tensor data") from None
-            tensors[str(spec.get("name"))] = _decode(spec, raw)
+            tensors[str(spec.get("name"))] = _read_tensor(stream, spec, nbytes)
         meta = header.get("meta")
         yield header["type"], meta if isinstance(meta, dict) else {}, tensors
 

@@ -45,12 +45,22 @@ def test_detect_format() -> None:
 
 def test_wire_round_trip_and_garbage() -> None:
     buf = io.BytesIO()
-    t = {"a": torch.randn(3, 4), "b": torch.arange(5), "c": torch.randn(2).to(torch.bfloat16)}
+    t = {"a": torch.randn(3, 4), "b": torch.arange(5), "c": torch.randn(2).to(torch.bfloat16),
+         "empty": torch.empty(0, 3), "scalar": torch.tensor(2.5, dtype=torch.float64),
+         "flags": torch.tensor([True, False]), "strided": torch.randn(4, 6).t()}
     wire.send(buf, "case", {"id": "seed1"}, t)
     buf.seek(0)
     [(kind, meta, got)] = list(wire.receive(buf, max_bytes=1 << 20))
     assert kind == "case" and meta == {"id": "seed1"}
-    assert all(torch.equal(got[k], t[k]) for k in t)
+    assert all(got[k].dtype == t[k].dtype and got[k].shape == t[k].shape and torch.equal(got[k], t[k]) for k in t)
+    cut = io.BytesIO()
+    wire.send(cut, "case", None, {"x": torch.randn(100)})
+    with pytest.raises(wire.WireError, match="truncated"):
+        list(wire.receive(io.BytesIO(cut.getvalue()[:-10]), max_bytes=1 << 20))
+    liar = json.dumps({"type": "case", "tensors": [{"name": "x", "dtype": "float32", "shape": [4],
+                                                    "nbytes": 12}]}).encode()
+    with pytest.raises(wire.WireError, match="bytes for shape"):
+        list(wire.receive(io.BytesIO(struct.pack("<Q", len(liar)) + liar + bytes(12)), max_bytes=1 << 20))
     with pytest.raises(wire.WireError):
         list(wire.receive(io.BytesIO(b"verified!\n" * 10), max_bytes=1 << 20))
     header = json.dumps({"type": "case", "tensors": [{"name": "x", "dtype": "float32", "shape": [4],

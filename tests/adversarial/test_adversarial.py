@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import runner
 from harness.build import cache_root
 from harness.candidate import load_candidate
 from harness.runner import can_drop_privileges
@@ -35,8 +36,9 @@ def _task(spec: str):
     return load_task(spec if spec.startswith("level") else HERE / spec)
 
 
-def _workers(uid: int | None = None) -> set[int]:
-    """Live runner processes: those of one sandbox uid, or (no uid drop) any worker.py of a run."""
+def _workers(uid: int | None = None, dirs: tuple[bytes, ...] = (b"ke-run-",)) -> set[int]:
+    """Live runner processes: those of one sandbox uid, or (no uid drop) worker.py processes (and what they
+    forked, which keeps their command line) of the runs in `dirs` (default: any run)."""
     found = set()
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
@@ -51,7 +53,7 @@ def _workers(uid: int | None = None) -> set[int]:
             cmd = (p / "cmdline").read_bytes()
         except (OSError, StopIteration):
             continue
-        if b"harness/worker.py" in cmd and b"ke-run-" in cmd:
+        if b"harness/worker.py" in cmd and any(d in cmd for d in dirs):
             found.add(int(p.name))
     return found
 
@@ -90,6 +92,14 @@ def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch, pool=N
     canary = f"hf_canary_{uuid.uuid4().hex}"
     monkeypatch.setenv("HF_TOKEN", canary)
     before = _workers()
+    runs: list[bytes] = []  # this verify's run directories (reference and candidate), to find their processes
+    real_collect = runner.collect
+
+    def collect_spy(proc, read_fd, tmp, *a, **k):
+        runs.append(str(tmp).encode())
+        return real_collect(proc, read_fd, tmp, *a, **k)
+
+    monkeypatch.setattr(runner, "collect", collect_spy)
     if pool is not None:  # the pool refills in the background: take an armed sandbox, not a cold start
         assert pool.wait_ready(120), "the warm pool did not arm a sandbox within 120 s"
     v = verify(cand, backend=backend, size="small", seeds=2, compile_baseline=False, timeout_s=30.0,
@@ -122,7 +132,7 @@ def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch, pool=N
         import time
 
         uid = _run_uid(v)
-        left = (lambda: _workers(uid)) if uid is not None else (lambda: _workers() - before)
+        left = (lambda: _workers(uid)) if uid is not None else (lambda: _workers(dirs=tuple(runs)) - before)
         deadline = time.monotonic() + 5  # killed processes may take a moment to be reaped
         while left() and time.monotonic() < deadline:
             time.sleep(0.1)
