@@ -16,6 +16,7 @@ import pytest
 
 import harness.verify as verify_mod
 from harness import runner
+from harness import uids as uids_mod
 from harness.candidate import load_candidate
 from harness.runner import Limits, run_job
 from harness.task import known_good_kernel, load_task
@@ -239,7 +240,7 @@ def test_close_leaves_no_armed_process() -> None:
     assert not any(d.exists() for d in dirs)
     for uid in uids:
         if uid is not None:
-            assert uid not in runner._uids_in_use and not _uid_procs(uid)
+            assert uid not in uids_mod._uids_in_use and not _uid_procs(uid)
     assert pool.stats().armed == 0 and pool.run(_ref_job(), limits=Limits(), backend="cpu") is None
 
 
