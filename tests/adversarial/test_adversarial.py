@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -69,10 +70,19 @@ def _run_uid(verdict) -> int | None:
     return None
 
 
-def _markers() -> list[Path]:
-    # places the sandboxed candidate must not be able to write (world-writable ones like /tmp are fair game)
+def _markers(since: float) -> list[Path]:
+    """Marker files written at or after `since` (wall clock) where the sandboxed candidate must not be able to
+    write (world-writable places like /tmp are fair game). Older ones are left by earlier runs on this machine
+    (e.g. one without a uid drop) and say nothing about this one."""
     places = [p for p in (cache_root(), cache_root().parent, Path.home(), REPO) if not p.stat().st_mode & 0o002]
-    return [p / "KE_ESCAPE_MARKER" for p in places if (p / "KE_ESCAPE_MARKER").exists()]
+    found = []
+    for m in (p / "KE_ESCAPE_MARKER" for p in places):
+        try:
+            if m.stat().st_mtime >= since - 1.0:  # 1 s of slack for coarse file-system clocks
+                found.append(m)
+        except FileNotFoundError:
+            pass
+    return found
 
 
 def _unmet(requires: list[str]) -> str:
@@ -92,6 +102,7 @@ def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch, pool=N
     canary = f"hf_canary_{uuid.uuid4().hex}"
     monkeypatch.setenv("HF_TOKEN", canary)
     before = _workers()
+    started = time.time()
     runs: list[bytes] = []  # this verify's run directories (reference and candidate), to find their processes
     real_collect = runner.collect
 
@@ -129,8 +140,6 @@ def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch, pool=N
 
     post = entry.get("postconditions", [])
     if "no_survivors" in post:
-        import time
-
         uid = _run_uid(v)
         left = (lambda: _workers(uid)) if uid is not None else (lambda: _workers(dirs=tuple(runs)) - before)
         deadline = time.monotonic() + 5  # killed processes may take a moment to be reaped
@@ -139,8 +148,13 @@ def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch, pool=N
         assert not left(), f"{entry['file']}: processes of the candidate survived"
     if "canary_absent" in post:
         assert canary not in v.to_json(), f"{entry['file']}: the parent's HF_TOKEN reached the verdict"
-    if "no_marker_files" in post and "privilege_drop" not in unmet:
-        assert not _markers(), f"{entry['file']}: wrote outside its sandbox: {_markers()}"
+    if "no_marker_files" in post:
+        written = _markers(started)
+        if "privilege_drop" in unmet:  # expected without a uid drop (THREAT_MODEL.md); don't leave them behind
+            for m in written:
+                m.unlink(missing_ok=True)
+        else:
+            assert not written, f"{entry['file']}: wrote outside its sandbox: {written}"
     if unmet:
         pytest.skip(f"dynamic expectation needs {unmet} on this machine; static part checked")
 
