@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The GPU must-shows still open, one stage per argument, for the project's lent H100 (one call runs at
+# most 10 minutes, a session has about 30 device minutes). Every stage streams its whole log to
+# $OUT/<stage>.log as it goes, so a call cut off by its limit still brings back what ran (session 3 lost
+# which `pytest -m gpu` test failed that way), and ends with the stage's exit status and seconds.
+#
+#   bash scripts/gpu_next.sh known-good adversarial     # e.g. one call
+#
+# Stages, in the order the open issues need them:
+#   known-good   issue 2: every shipped CUDA kernel verified and timed vs eager and torch.compile
+#   refusals     issue 3: the 11 CUDA refusals of tests/kernels/cuda
+#   adversarial  issue 3: the CUDA adversarial corpus (`pytest -m gpu tests/adversarial`), prebuilt first
+#   gpu-tests    every other @pytest.mark.gpu test (format K, split build, warm runners, isolation)
+#   tune         issue 5: a `tune` run over the level1 tasks that ship a CUDA kernel
+#   bench        issue 8: harness throughput on CUDA (fresh sources, every corpus)
+#   warm         issue 8: cold vs pre-started runners on CUDA
+#   format-k     issue 8: format K vs split A vs whole A cold builds
+# Per-stage budgets (seconds) can be overridden: BUDGET_<stage with _ for ->=N.
+set -u
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/gpu-out}"
+mkdir -p "$OUT"
+export KERNEL_EVOLVE_CACHE="${KERNEL_EVOLVE_CACHE:-$PWD/.kecache}" PYTHONUNBUFFERED=1
+XDIST=""
+python3 -c "import xdist" 2>/dev/null && XDIST="-n 4"
+LEVEL1_CUDA="level1/gelu level1/softmax level1/layernorm level1/rmsnorm level1/matmul level1/sum_dim"
+
+stage() {  # stage NAME DEFAULT_BUDGET CMD...
+  local name=$1 budget=$2 var="BUDGET_${1//-/_}" t0 rc
+  shift 2
+  budget="${!var:-$budget}"
+  echo "== $name (budget ${budget}s)"
+  t0=$(date +%s)
+  timeout -k 15 "$budget" "$@" > "$OUT/$name.log" 2>&1
+  rc=$?
+  tail -n 25 "$OUT/$name.log"
+  echo "== $name: exit $rc after $(( $(date +%s) - t0 )) s (124: cut off by its budget; full log $OUT/$name.log)"
+}
+
+for what in "$@"; do
+  case "$what" in
+    known-good) stage known-good 540 python3 scripts/gpu_session.py known-good --seeds 2 --out "$OUT" ;;
+    refusals) stage refusals 300 python3 scripts/gpu_session.py refusals --out "$OUT" ;;
+    adversarial)
+      stage prebuild-adversarial 200 python3 scripts/gpu_session.py prebuild-adversarial
+      stage adversarial 360 python3 -m pytest -m gpu -v -rA $XDIST -p no:cacheprovider tests/adversarial ;;
+    gpu-tests) stage gpu-tests 540 python3 -m pytest -m gpu -v -rA $XDIST -p no:cacheprovider tests \
+                 --ignore=tests/adversarial ;;
+    tune) stage tune 540 python3 -m pipeline.cli evolve $LEVEL1_CUDA --backend cuda --operator tune \
+            --generations 2 --population 4 --workers 4 --max-wall-s 480 --run-dir "$OUT/tune-run" ;;
+    bench) stage bench 540 python3 -m pipeline.cli bench harness --backend cuda -n 200 --fresh \
+             --mix format_k,known_good,failing,adversarial --out "$OUT/bench.json" ;;
+    warm) stage warm 300 python3 scripts/bench_warm.py --backend cuda -n 10 --pool 2 ;;
+    format-k) stage format-k 300 python3 scripts/gpu_session.py format-k --seeds 2 --out "$OUT" ;;
+    *) echo "gpu_next: unknown stage '$what' (see the header of $0)"; exit 2 ;;
+  esac
+done
