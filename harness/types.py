@@ -126,6 +126,24 @@ class Verdict:
     def failed_checks(self) -> tuple[Check, ...]:
         return tuple(c for c in self.checks if c.outcome == "fail")
 
+    @property
+    def isolation_gaps(self) -> tuple[str, ...]:
+        """What the sandbox the candidate ran in lacked, read from its `isolation` check (empty for the full
+        set, and for a verdict that ran nothing). harness/THREAT_MODEL.md says what each one costs."""
+        iso = next((c.reason for c in self.checks if c.name == "isolation"), None)
+        if iso is None:
+            return ()
+        parts = [p.strip() for p in iso.split("+")]
+        gaps = []
+        if not any(p.startswith("uid ") for p in parts):
+            gaps.append("no uid drop: the candidate ran as the harness's own user, able to read and write "
+                        "that user's files (the build and reference caches included)")
+        if "net-namespace" not in parts:
+            gaps.append("no network namespace: the candidate could reach the network")
+        if "pid-namespace" not in parts:
+            gaps.append("no PID namespace: processes it left behind were found by the subreaper alone")
+        return tuple(gaps)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

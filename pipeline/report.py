@@ -23,6 +23,8 @@ def print_verdict(v: Verdict, console: Console | None = None) -> None:
     for c in v.checks:
         table.add_row(c.name, f"[{_STYLE.get(c.outcome, '')}]{c.outcome}[/]", c.reason)
     console.print(table)
+    for gap in v.isolation_gaps:
+        console.print(f"[yellow]sandbox gap: {gap}[/yellow] (harness/THREAT_MODEL.md)")
     if v.flags:
         console.print("flags: " + ", ".join(v.flags))
     if v.library_calls:

@@ -50,6 +50,8 @@ def verdict_markdown(verdict: Verdict | None) -> str:
     if t:
         lines.append(f"speedup vs eager **{_fmt(t.speedup_eager, 'x')}** · vs torch.compile "
                      f"**{_fmt(t.speedup_compile, 'x')}** · timing method `{t.method}`")
+    if verdict.isolation_gaps:
+        lines.append("⚠️ **sandbox gaps** (see harness/THREAT_MODEL.md): " + "; ".join(verdict.isolation_gaps))
     e = verdict.env
     lines.append(f"device {e.device} · backend {e.backend} · torch {e.torch_version} · "
                  f"CUDA {e.cuda_version or '–'} · harness {e.harness_version}")

@@ -2,6 +2,7 @@
 the leaderboard over a real LocalStore, the chart and lineage views, the per-session gate and the staged store."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -195,3 +196,30 @@ def test_evolve_streams_snapshots_and_stages_rows(tmp_path, archive):
         time.sleep(0.1)
     assert '"event": "stop"' in events.read_text()
     assert "cancelled" in events.read_text()
+
+
+@pytest.mark.parametrize("iso, gaps", [
+    ("pid-namespace + net-namespace + uid 61000 + rlimits", []),
+    ("pid-namespace + net-namespace + uid 61000 + rlimits + pre-started sandbox", []),
+    ("subreaper + net-namespace + no PID namespace: CUDA fails inside one on this host (304) + uid 61447 + rlimits",
+     ["no PID namespace"]),
+    ("subreaper + rlimits", ["no uid drop", "no network namespace", "no PID namespace"]),
+    ("pid-namespace + host-network + rlimits", ["no uid drop", "no network namespace"]),
+    ("unknown", ["no uid drop", "no network namespace", "no PID namespace"]),
+])
+def test_verdicts_say_what_their_sandbox_lacked(iso, gaps):
+    from rich.console import Console
+
+    from pipeline.report import print_verdict
+
+    task = load_task("level1/gelu")
+    base = _verdict(task, "verified", 0.5)
+    v = dataclasses.replace(base, checks=base.checks + (Check("isolation", "pass", iso),))
+    assert [g.split(":")[0] for g in v.isolation_gaps] == gaps
+    md = views.verdict_markdown(v)
+    console = Console(record=True, width=400)
+    print_verdict(v, console)
+    out = console.export_text()
+    assert ("sandbox gaps" in md) == bool(gaps) and ("sandbox gap:" in out) == bool(gaps)
+    assert all(g in md and g in out for g in gaps)
+    assert base.isolation_gaps == ()  # a verdict that ran nothing (no isolation check) claims nothing
