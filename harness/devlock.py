@@ -25,11 +25,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Iterator, Literal
+
+from harness.private_dir import default_root, open_private, private_dir
 
 Mode = Literal["shared", "exclusive"]
 
@@ -42,9 +43,9 @@ def physical_device(device_index: int | None) -> str:
 
 
 def lock_dir() -> Path:
-    d = Path(os.environ.get("KE_LOCK_DIR") or Path(tempfile.gettempdir()) / f"kernel-evolve-locks-{os.getuid()}")
-    d.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return d
+    """The device locks' folder (`KE_LOCK_DIR`, else `private_dir.default_root`), private to this uid: a
+    candidate that could reach the lock files could hold or remove them and break timing exclusivity."""
+    return private_dir(Path(os.environ.get("KE_LOCK_DIR") or default_root("locks")))
 
 
 class DeviceLock:
@@ -58,7 +59,7 @@ class DeviceLock:
         self._fd: int | None = None
 
     def _open(self, suffix: str) -> int:
-        return os.open(lock_dir() / f"{self.name}.{suffix}", os.O_RDWR | os.O_CREAT, 0o600)
+        return open_private(lock_dir() / f"{self.name}.{suffix}")
 
     def _through(self, turn: str, lock: str, op: int) -> int:
         """flock `lock` with `op`, queueing at the turnstile `turn` (writer preference); the held fd."""

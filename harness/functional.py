@@ -11,13 +11,17 @@ import time
 import torch
 
 from harness import compare as cmp
+from harness.devlock import DeviceLock
+from harness.reference import device_env
 from harness.runner import Limits, run_job
 from harness.task import TaskError, parse_task_source
 from harness.types import Check, Env, TaskRef, Verdict, sha256_text
 
 
 def check_functional(task: TaskRef, functional_source: str, *, backend: str, seeds: int = 3, size: str = "default",
-                     timeout_s: float = 300.0) -> Verdict:
+                     timeout_s: float = 300.0, device_index: int | None = None) -> Verdict:
+    """Run the original and the functional form side by side and compare them (untrusted code too: it holds the
+    device shared, as a candidate's correctness phase does, so it never overlaps a timing run or a baseline)."""
     checks: list[Check] = []
     status = "verified"
     error = ""
@@ -45,7 +49,8 @@ def check_functional(task: TaskRef, functional_source: str, *, backend: str, see
     job = {"role": "functional", "task_path": "task.py", "functional_path": "functional.py",
            "seeds": list(range(1, seeds + 1)), "init_seed": 1234, "size": size, "device": backend}
     res = run_job(job, limits=Limits(timeout_s=timeout_s), backend=backend,
-                  files={"task.py": task.source, "functional.py": functional_source})
+                  files={"task.py": task.source, "functional.py": functional_source},
+                  env=device_env(device_index), lock=DeviceLock(backend, device_index))
     err = res.first("error")
     if res.timed_out:
         status, error = "timeout", f"ran past {timeout_s:.0f} s"

@@ -138,8 +138,14 @@ class GpuPoolExecutor:
         if warm > 0:
             from harness.warm import WarmPool
 
-            self.warm_pools = [WarmPool(warm, backend="cuda", env=child_env(i, self.pool.devices))
-                               for i in range(len(self.pool))]
+            try:
+                for i in range(len(self.pool)):
+                    self.warm_pools.append(WarmPool(warm, backend="cuda", env=child_env(i, self.pool.devices)))
+            except BaseException:  # the pools already started would keep arming sandboxes
+                for wp in self.warm_pools:
+                    wp.close()
+                self._threads.shutdown(wait=False)
+                raise
 
     def _job(self, candidate: Candidate, verify_kw: dict[str, Any]) -> Verdict:
         if self._prebuild:

@@ -196,6 +196,7 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
     tmp = Path(tempfile.mkdtemp(prefix="ke-run-"))
     uid = alloc_uid() if can_drop_privileges() else None
     read_fd, write_fd = result_pipe()
+    collecting = False
     gate = Gate(lock, timed=bool(job.get("timing"))) if lock is not None else None
     try:
         if uid is not None:
@@ -212,8 +213,11 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
         write_fd = -1
         if gate is not None:
             gate.close_worker_end()
+        collecting = True  # the reader thread owns (and closes) the result pipe from here
         return collect(proc, read_fd, tmp, limits, t0, gate=gate)
     finally:
+        if not collecting:
+            os.close(read_fd)
         if write_fd >= 0:
             os.close(write_fd)
         if gate is not None:

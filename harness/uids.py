@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 import torch
+
+from harness.private_dir import default_root, open_private, private_dir
 
 HERE = Path(__file__).resolve().parent
 UID_BASE = 61000
@@ -48,16 +49,14 @@ def alloc_uid() -> int:
     import fcntl
     import random
 
-    lock_dir = Path("/run/kernel-evolve" if os.path.isdir("/run") else tempfile.gettempdir()) / "uids"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(lock_dir, 0o700)
+    lock_dir = private_dir(default_root("uids"))
     start = random.randrange(UID_SPAN)
     with _uid_lock:
         for i in range(UID_SPAN):
             uid = UID_BASE + (start + i) % UID_SPAN
             if uid in _uids_in_use:
                 continue
-            fd = os.open(lock_dir / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+            fd = open_private(lock_dir / str(uid))
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

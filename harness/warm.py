@@ -247,11 +247,11 @@ class WarmPool:
             if a is None:
                 return None
             gate = Gate(lock, timed=bool(job.get("timing")), fds=(-1, a.gate_fd)) if lock is not None else None
-            if gate is not None:
-                if gate.timed:
-                    a._closed.append(a.gate_fd)  # the gate closes it
-                gate.start()
-            try:
+            try:  # from here on, whatever fails (the gate's start included) kills and frees this sandbox
+                if gate is not None:
+                    if gate.timed:
+                        a._closed.append(a.gate_fd)  # the gate closes it
+                    gate.start()
                 t0 = a.assign(job, limits=limits, files=files, copies=copies, gate=gate)
                 if t0 is None:  # died between take and assignment: try the next one
                     with self._cv:

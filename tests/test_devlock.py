@@ -228,3 +228,34 @@ def test_a_run_that_ends_while_queued_never_keeps_the_slot(tmp_path, monkeypatch
     with device_exclusive("cuda", 0):
         pass
     assert time.monotonic() - t0 < 2, "a closed run kept the timing slot"
+
+
+def test_lock_dir_planted_by_someone_else_is_refused(tmp_path, monkeypatch):
+    # a sandboxed candidate can write /tmp: a lock folder it created first (open to all, a link, a file) would
+    # let it hold or remove the locks, so the harness refuses to use one, and says what to remove
+    import os
+
+    import pytest
+
+    from harness.private_dir import private_dir
+
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    (tmp_path / "target").mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    (tmp_path / "file").write_text("")
+    for bad, why in ((open_dir, "mode 777"), (tmp_path / "link", "a link"), (tmp_path / "file", "not a directory")):
+        monkeypatch.setenv("KE_LOCK_DIR", str(bad))
+        with pytest.raises(PermissionError, match=why):
+            DeviceLock("cuda", 0).acquire("shared")
+    if os.geteuid() == 0:
+        other = tmp_path / "other"
+        other.mkdir(mode=0o700)
+        os.chown(other, 65534, 65534)
+        with pytest.raises(PermissionError, match="owned by uid 65534"):
+            private_dir(other)
+    fresh = tmp_path / "fresh" / "locks"
+    monkeypatch.setenv("KE_LOCK_DIR", str(fresh))
+    with device_exclusive("cuda", 0):
+        assert (fresh.stat().st_mode & 0o777) == 0o700 and list(fresh.iterdir())
