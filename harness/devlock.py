@@ -166,6 +166,7 @@ class Gate:
         self.waited_s = 0.0       # queued for the timing slot, with the run's clock stopped
         self.start_wait_s = 0.0   # queued for the shared hold before the run started
         self.granted = False
+        self._hello = False       # a worker's "ready" counts only after its "hello" (the protocol's order)
         self._queued_at: float | None = None
         self._mu = threading.Lock()
         self._closed = False
@@ -184,7 +185,11 @@ class Gate:
         self.start_wait_s = time.monotonic() - t0 + self.lock.acquire("shared")
 
     def on_header(self, kind: str) -> None:
-        if kind == "ready" and self.timed and not self.granted:
+        if kind == "hello":
+            self._hello = True
+        elif kind == "ready" and self.timed and self._hello and not self.granted:
+            # (a "ready" forged before "hello" would queue before the run's clock starts, stretching its
+            # deadline by the wait; it gets no slot, and the channel check fails the run)
             self.granted = True
             self._queued_at = time.monotonic()
             try:

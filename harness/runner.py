@@ -321,8 +321,9 @@ def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0:
         log += "\n" + rest[-2000:]
     if note:
         isolation += " + " + note
-    return RunResult(exit_code=code, timed_out=code == 124, messages=messages, log_tail=log, wall_s=wall,
-                     wire_error=wire_error[0], isolation=isolation, times=times,
+    # copies: a reader still queued for the timing slot when its worker died (join gave up) appends later
+    return RunResult(exit_code=code, timed_out=code == 124, messages=list(messages), log_tail=log, wall_s=wall,
+                     wire_error=wire_error[0], isolation=isolation, times=list(times),
                      gate_wait_s=gate.start_wait_s + gate.waited(time.monotonic()) if gate is not None else 0.0)
 
 

@@ -194,6 +194,9 @@ def test_gate_grants_the_slot_once_and_gives_it_back(tmp_path, monkeypatch):
     g = Gate(DeviceLock("cuda", 0), timed=True)
     g.start()
     assert g.lock.mode == "shared"
+    g.on_header("ready")  # forged before the worker's hello: no slot
+    assert g.lock.mode == "shared" and not g.granted
+    g.on_header("hello")
     g.on_header("ready")
     assert g.lock.mode == "exclusive" and os.read(g.read_fd, 1) == b"g"
     g.on_header("ready")  # a forged second "ready" gets nothing more
@@ -216,6 +219,7 @@ def test_a_run_that_ends_while_queued_never_keeps_the_slot(tmp_path, monkeypatch
     monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
     holder = _holder(0, 300)  # another candidate is being timed
     g = Gate(DeviceLock("cuda", 0), timed=True)
+    g.on_header("hello")
     t = threading.Thread(target=g.on_header, args=("ready",))
     t.start()  # the reader thread queues for the slot
     time.sleep(0.3)
