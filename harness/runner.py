@@ -28,7 +28,7 @@ import torch
 
 from harness import wire
 from harness.devlock import GATE_MAX_S, DeviceLock, Gate
-from harness.uids import alloc_uid, can_drop_privileges, free_uid
+from harness.uids import alloc_uid, can_drop_privileges, free_uid, reap_uid
 
 if TYPE_CHECKING:
     from harness.warm import WarmPool
@@ -220,6 +220,7 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
             os.close(read_fd)
         if write_fd >= 0:
             os.close(write_fd)
+        reap_uid(uid)  # nothing the run left behind outlives it (no PID namespace on some CUDA hosts)
         if gate is not None:
             gate.close()
         free_uid(uid)

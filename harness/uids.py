@@ -75,3 +75,43 @@ def free_uid(uid: int | None) -> None:
             fd = _uid_files.pop(uid, None)
         if fd is not None:
             os.close(fd)  # releases the flock
+
+
+def uid_pids(uid: int) -> list[int]:
+    """Live (not zombie) processes running as `uid`, from /proc."""
+    found = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            status = (p / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("Uid", "").split()[:1] == [str(uid)] and not fields.get("State", "").strip().startswith("Z"):
+            found.append(int(p.name))
+    return found
+
+
+def reap_uid(uid: int | None, *, wait_s: float = 10.0) -> list[int]:
+    """Kill whatever still runs as a run's sandbox uid and wait (up to `wait_s`) until nothing does; returns the
+    pids left after that (processes stuck in the kernel). The uid is the run's own, so this reaches exactly what
+    the run left behind, with or without a PID namespace (the CUDA hosts' fallback), before the uid or the
+    device goes to another run. A helper that drops to the uid signals them all with kill(-1)."""
+    if uid is None or not uid_pids(uid):
+        return []
+    import subprocess
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            subprocess.run([sys.executable, "-S", "-c", "import os; os.kill(-1, 9)"], user=uid, group=uid,
+                           extra_groups=[], env={}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=10, cwd="/")
+        except (OSError, subprocess.SubprocessError):
+            pass
+        left = uid_pids(uid)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)

@@ -128,6 +128,7 @@ class Armed:
     def release(self) -> None:
         for fd in (self.read_fd, self.go_fd, self.ready_fd, self.gate_fd):
             self._close(fd)
+        uids.reap_uid(self.uid)  # nothing it left behind outlives it (no PID namespace on some CUDA hosts)
         uids.free_uid(self.uid)
         self.uid = None
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -263,9 +264,9 @@ class WarmPool:
             finally:
                 if a.proc.poll() is None:
                     a.kill()
+                a.release()  # before the gate: no process of the run is left when the device is given back
                 if gate is not None:
                     gate.close()
-                a.release()
 
     def _refill(self) -> None:
         failures = 0

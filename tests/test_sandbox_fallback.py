@@ -90,3 +90,37 @@ def test_subreaper_kills_a_double_forked_setsid_child() -> None:
         time.sleep(0.05)
     stat = Path(f"/proc/{pid}/stat")
     assert not stat.exists() or stat.read_text().split(")")[-1].split()[0] == "Z", "the setsid grandchild survived"
+
+
+@root_only
+def test_reap_uid_kills_what_a_run_uid_left_and_nothing_else() -> None:
+    # after each run, whatever still runs as its uid is killed before the uid or the device goes to another
+    # run: the guarantee where a CUDA host allows no PID namespace, independent of the supervisor's subreaper
+    import subprocess
+    import sys
+
+    from harness import uids
+
+    if not uids.can_drop_privileges():
+        pytest.skip("the interpreter is not reachable by an unprivileged uid here (see .ci/run)")
+    mine, other = uids.alloc_uid(), uids.alloc_uid()
+    sleep = [sys.executable, "-S", "-c", "import time; time.sleep(600)"]
+    procs = []
+    try:
+        for uid in (mine, mine, other):
+            procs.append(subprocess.Popen(sleep, user=uid, group=uid, extra_groups=[], cwd="/",
+                                          start_new_session=True))
+        deadline = time.monotonic() + 10
+        while (len(uids.uid_pids(mine)), len(uids.uid_pids(other))) != (2, 1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (len(uids.uid_pids(mine)), len(uids.uid_pids(other))) == (2, 1)
+        assert uids.reap_uid(mine) == []
+        assert [p.wait(timeout=5) for p in procs[:2]] == [-9, -9] and uids.uid_pids(mine) == []
+        assert procs[2].poll() is None, "reaping one run's uid killed another run's process"
+        assert uids.reap_uid(None) == [] and uids.reap_uid(mine) == []  # nothing to do: no helper started
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        uids.free_uid(mine)
+        uids.free_uid(other)
