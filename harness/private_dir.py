@@ -15,8 +15,9 @@ from pathlib import Path
 
 
 def default_root(name: str) -> Path:
-    """`/run/kernel-evolve/NAME` for root (only root can write `/run`), else a per-uid folder in the temp dir."""
-    if os.geteuid() == 0 and os.path.isdir("/run"):
+    """`/run/kernel-evolve/NAME` for root (only root can write `/run`), else (or where `/run` is read-only) a
+    per-uid folder in the temp dir."""
+    if os.geteuid() == 0 and os.path.isdir("/run") and os.access("/run", os.W_OK):
         return Path("/run/kernel-evolve") / name
     return Path(tempfile.gettempdir()) / f"kernel-evolve-{name}-{os.geteuid()}"
 
