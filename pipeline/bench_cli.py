@@ -42,6 +42,7 @@ def harness(
     out: Path = typer.Option(Path("bench-harness.json"), help="Where to write the JSON report."),
     fresh: bool = typer.Option(False, help="Make every candidate a new source, so every build is cold."),
     warm: int = typer.Option(0, min=0, help="Local executor: pre-started sandboxes kept ready, per GPU on CUDA (0 = cold starts)."),
+    per_device: int = typer.Option(2, min=1, help="Local executor on CUDA: verifications sharing each GPU (timed phases never overlap)."),
 ) -> None:
     """Judge a mix of known-good, failing and adversarial candidates; report throughput and stage latencies."""
     from harness import bench
@@ -58,7 +59,8 @@ def harness(
             be = backend if backend != "auto" else ("cuda" if ex.cluster_gpus() > 0 else "cpu")
         else:
             be = resolve_backend(backend)
-            ex = make_executor(executor, backend=be, workers=workers, **({"warm": warm} if warm else {}))
+            opts = ({"warm": warm} if warm else {}) | ({"per_device": per_device} if be == "cuda" else {})
+            ex = make_executor(executor, backend=be, workers=workers, **opts)
         items = bench.pick(bench.corpus(be, corpus_root or bench.REPO_ROOT), candidates, cats)
     except (ValueError, RuntimeError) as e:
         console.print(f"[red]error:[/red] {e}")
@@ -66,6 +68,7 @@ def harness(
     verify_kw = dict(backend=be, size=size, seeds=seeds, timing=timing, compile_baseline=compile_baseline,
                      timeout_s=timeout)
     config = dict(candidates=candidates, backend=be, executor=executor, workers=workers, warm=warm, mix=cats,
+                  per_device=per_device if be == "cuda" else None,
                   verify=verify_kw, machine=bench.machine(), executor_class=type(ex).__name__)
     console.print(f"judging {candidates} candidates on {be} with {type(ex).__name__} ...")
     try:

@@ -7,6 +7,7 @@
 #   bash scripts/gpu_next.sh known-good adversarial     # e.g. one call
 #
 # Stages, in the order the open issues need them:
+#   prebuild     every CUDA source the stages below build (known-good, refusals, adversarial), 16 at a time
 #   known-good   issue 2: every shipped CUDA kernel verified and timed vs eager and torch.compile
 #   refusals     issue 3: the 11 CUDA refusals of tests/kernels/cuda
 #   adversarial  issue 3: the CUDA adversarial corpus (`pytest -m gpu tests/adversarial`), prebuilt first
@@ -39,7 +40,8 @@ stage() {  # stage NAME DEFAULT_BUDGET CMD...
 
 for what in "$@"; do
   case "$what" in
-    known-good) stage known-good 540 python3 scripts/gpu_session.py known-good --seeds 2 --out "$OUT" ;;
+    prebuild) stage prebuild 240 python3 scripts/gpu_session.py prebuild-all ;;
+    known-good) stage known-good 540 python3 scripts/gpu_session.py known-good --seeds 2 --jobs "${JOBS:-4}" --out "$OUT" ;;
     refusals) stage refusals 300 python3 scripts/gpu_session.py refusals --out "$OUT" ;;
     adversarial)
       stage prebuild-adversarial 200 python3 scripts/gpu_session.py prebuild-adversarial
@@ -48,8 +50,9 @@ for what in "$@"; do
                  --ignore=tests/adversarial ;;
     tune) stage tune 540 python3 -m pipeline.cli evolve $LEVEL1_CUDA --backend cuda --operator tune \
             --generations 2 --population 4 --workers 4 --max-wall-s 480 --run-dir "$OUT/tune-run" ;;
-    bench) stage bench 540 python3 -m pipeline.cli bench harness --backend cuda -n 200 --fresh \
-             --mix format_k,known_good,failing,adversarial --out "$OUT/bench.json" ;;
+    bench) stage bench 540 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-200}" --fresh \
+             --size "${BENCH_SIZE:-small}" --workers 12 --per-device "${JOBS:-4}" --warm "${BENCH_WARM:-0}" \
+             --mix "${BENCH_MIX:-format_k,known_good,failing,adversarial}" --out "$OUT/bench.json" ;;
     warm) stage warm 300 python3 scripts/bench_warm.py --backend cuda -n 10 --pool 2 ;;
     format-k) stage format-k 300 python3 scripts/gpu_session.py format-k --seeds 2 --out "$OUT" ;;
     *) echo "gpu_next: unknown stage '$what' (see the header of $0)"; exit 2 ;;

@@ -5,6 +5,7 @@ Usage (on a CUDA machine, from the repo root):
     python3 scripts/gpu_session.py refusals [--out DIR]
     python3 scripts/gpu_session.py all [--seeds N]   # prebuilds known-good + refusals, then runs both
     python3 scripts/gpu_session.py prebuild-adversarial  # warms the cache for `pytest -m gpu tests/adversarial`
+    python3 scripts/gpu_session.py prebuild-all      # known-good + refusals + adversarial, one pool
     python3 scripts/gpu_session.py format-k          # K vs A cold builds; K and K->A verified
 Prints a short table last and writes the full verdicts as JSON under --out.
 Needs only torch + ninja (the harness's own dependencies).
@@ -16,7 +17,7 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,37 +54,56 @@ def prebuild(sources: list[str], workers: int = 8) -> dict[str, float]:
 
 
 def known_good(args: argparse.Namespace) -> list[dict]:
+    """Every shipped CUDA kernel through the pipeline's own GPU executor: `--jobs` verifications share the GPU's
+    correctness work, and each timed phase (and each eager/torch.compile baseline) has the GPU alone."""
+    from harness.executor_factory import make_executor
+
     names = args.tasks.split(",") if args.tasks else builtin_tasks()
     items = [(t, known_good_kernel(load_task(t), "cuda")) for t in names]
     items = [(t, p) for t, p in items if p is not None]
-    cold = prebuild([p.read_text() for _, p in items])
-    rows = []
+    cold = prebuild([p.read_text() for _, p in items], workers=min(16, os.cpu_count() or 8))
+    ex = make_executor("local", backend="cuda", workers=2, per_device=args.jobs)
+    t_all = time.monotonic()
+    futs = {}
     for t, p in items:
         c = load_candidate(p, load_task(t))
-        t0 = time.monotonic()
-        v = verify(c, backend="cuda", seeds=args.seeds, size=args.size, timeout_s=600)
-        wall = time.monotonic() - t0
-        tm = v.timing
-        rows.append({"task": t, "status": v.status, "error": v.error[:300], "cold_build_s": cold[c.source],
-                     "verify_warm_s": wall, "seconds": v.seconds,
-                     "kernel_ms": tm.kernel.median_ms if tm else None, "kernel_iqr": tm.kernel.iqr_ms if tm else None,
-                     "eager_ms": tm.eager.median_ms if tm and tm.eager else None,
-                     "eager_iqr": tm.eager.iqr_ms if tm and tm.eager else None,
-                     "compile_ms": tm.compiled.median_ms if tm and tm.compiled else None,
-                     "compile_iqr": tm.compiled.iqr_ms if tm and tm.compiled else None,
-                     "speedup_eager": tm.speedup_eager if tm else None,
-                     "speedup_compile": tm.speedup_compile if tm else None,
-                     "custom_fraction": tm.custom_kernel_fraction if tm else None,
-                     "flags": list(v.flags), "verdict": json.loads(v.to_json())})
-        iso = next((c.reason for c in v.checks if c.name == "isolation"), "")
-        secs = " ".join(f"{k}={x:.1f}" for k, x in v.seconds.items() if x >= 0.5)
-        for c in v.checks:
-            if c.name == "compile_baseline":
-                print(f"  torch.compile baseline: {c.reason[:400]}", flush=True)
-        print(f"{t:28s} {v.status:10s} {wall:6.1f}s {v.error[:100]} [{iso[:90]}] {secs}", flush=True)
-        with open(Path(args.out) / "known-good.jsonl", "a") as f:
-            f.write(json.dumps({k: x for k, x in rows[-1].items() if k != "verdict"}, default=str) + "\n")
-    return rows
+        futs[ex.submit(c, backend="cuda", seeds=args.seeds, size=args.size, timeout_s=600)] = (t, c, time.monotonic())
+    rows = []
+    try:
+        for fut in as_completed(futs):
+            t, c, t0 = futs[fut]
+            v = fut.result()
+            rows.append(_known_good_row(t, c, v, cold[c.source], time.monotonic() - t0))
+            with open(Path(args.out) / "known-good.jsonl", "a") as f:
+                f.write(json.dumps({k: x for k, x in rows[-1].items() if k != "verdict"}, default=str) + "\n")
+    finally:
+        ex.shutdown()
+    print(f"{len(rows)} known-good kernels judged in {time.monotonic() - t_all:.0f} s, {args.jobs} at a time",
+          flush=True)
+    order = {t: i for i, (t, _) in enumerate(items)}
+    return sorted(rows, key=lambda r: order[r["task"]])
+
+
+def _known_good_row(t: str, c, v, cold_s: float, wall: float) -> dict:
+    tm = v.timing
+    row = {"task": t, "status": v.status, "error": v.error[:300], "cold_build_s": cold_s,
+           "verify_warm_s": wall, "seconds": v.seconds,
+           "kernel_ms": tm.kernel.median_ms if tm else None, "kernel_iqr": tm.kernel.iqr_ms if tm else None,
+           "eager_ms": tm.eager.median_ms if tm and tm.eager else None,
+           "eager_iqr": tm.eager.iqr_ms if tm and tm.eager else None,
+           "compile_ms": tm.compiled.median_ms if tm and tm.compiled else None,
+           "compile_iqr": tm.compiled.iqr_ms if tm and tm.compiled else None,
+           "speedup_eager": tm.speedup_eager if tm else None,
+           "speedup_compile": tm.speedup_compile if tm else None,
+           "custom_fraction": tm.custom_kernel_fraction if tm else None,
+           "flags": list(v.flags), "device": v.env.device, "verdict": json.loads(v.to_json())}
+    iso = next((ch.reason for ch in v.checks if ch.name == "isolation"), "")
+    secs = " ".join(f"{k}={x:.1f}" for k, x in v.seconds.items() if x >= 0.5)
+    for ch in v.checks:
+        if ch.name == "compile_baseline":
+            print(f"  {t} torch.compile baseline: {ch.reason[:400]}", flush=True)
+    print(f"{t:28s} {v.status:10s} {wall:6.1f}s {v.error[:100]} [{iso[:90]}] {secs}", flush=True)
+    return row
 
 
 def refusals(args: argparse.Namespace) -> list[dict]:
@@ -138,10 +158,11 @@ def format_k(args: argparse.Namespace) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["known-good", "refusals", "format-k", "all", "table", "prebuild-adversarial"])
+    ap.add_argument("what", choices=["known-good", "refusals", "format-k", "all", "table", "prebuild-adversarial", "prebuild-all"])
     ap.add_argument("--tasks", default="", help="comma-separated known-good tasks, in this order")
     ap.add_argument("--size", default="default")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=4, help="known-good: verifications sharing the GPU at a time")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -149,11 +170,16 @@ def main() -> None:
         lines = (Path(args.out) / "known-good.jsonl").read_text().splitlines()
         table("known-good", [json.loads(ln) for ln in lines if ln.strip()])
         return
-    if args.what == "prebuild-adversarial":  # run it niced in the background while the GPU work goes on
+    if args.what in ("prebuild-adversarial", "prebuild-all"):  # one pool, every core, before any GPU work
         t0 = time.monotonic()
-        adv = sorted((ROOT / "tests" / "adversarial").glob("*/*.cu"))
-        res = prebuild([p.read_text() for p in adv], workers=min(12, os.cpu_count() or 8))
-        print(f"prebuilt {len(res)} adversarial sources in {time.monotonic() - t0:.0f} s", flush=True)
+        srcs = [p.read_text() for p in sorted((ROOT / "tests" / "adversarial").glob("*/*.cu"))]
+        if args.what == "prebuild-all":
+            kdir = ROOT / "tests" / "kernels" / "cuda"
+            srcs = [p.read_text() for t in builtin_tasks() if (p := known_good_kernel(load_task(t), "cuda"))] \
+                + [(kdir / k).read_text() for k in REFUSALS] + srcs
+        res = prebuild(srcs, workers=min(16, os.cpu_count() or 8))
+        print(f"prebuilt {len(res)} CUDA sources ({args.what}) in {time.monotonic() - t0:.0f} s; cold build "
+              f"median {sorted(res.values())[len(res) // 2]:.1f} s", flush=True)
         return
     if args.what == "all":
         kdir = ROOT / "tests" / "kernels" / "cuda"
@@ -182,7 +208,7 @@ def table(what: str, rows: list[dict]) -> None:
     print()
     if what == "known-good":
         print("| task | status | kernel ms (IQR) | eager ms (IQR) | compile ms (IQR) | vs eager | vs compile |"
-              " own-kernel share | cold build s | warm verify s |")
+              " own-kernel share | cold build s | submit->verdict s |")
         for r in rows:
             f = (lambda x: f"{x:.3f}" if isinstance(x, float) else "-")
             print(f"| {r['task']} | {r['status']} | {f(r['kernel_ms'])} ({f(r['kernel_iqr'])}) | {f(r['eager_ms'])} "
