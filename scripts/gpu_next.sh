@@ -49,7 +49,8 @@ for what in "$@"; do
     gpu-tests) stage gpu-tests 540 python3 -m pytest -m gpu -v -rA $XDIST -p no:cacheprovider tests \
                  --ignore=tests/adversarial ;;
     tune) stage tune 540 python3 -m pipeline.cli evolve $LEVEL1_CUDA --backend cuda --operator tune \
-            --generations 2 --population 4 --workers 4 --max-wall-s 480 --run-dir "$OUT/tune-run" ;;
+            --generations "${TUNE_GENERATIONS:-2}" --population 4 --workers "${JOBS:-4}" --max-wall-s "${TUNE_WALL:-480}" --run-dir /tmp/ke-tune-run
+          tar czf "$OUT/tune-run.tgz" -C /tmp ke-tune-run ;;  # $OUT brings back 8 files at most
     bench) stage bench 540 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-200}" --fresh \
              --size "${BENCH_SIZE:-small}" --workers 12 --per-device "${JOBS:-4}" --warm "${BENCH_WARM:-0}" \
              --mix "${BENCH_MIX:-format_k,known_good,failing,adversarial}" --out "$OUT/bench.json" ;;
