@@ -5,6 +5,7 @@
 # which `pytest -m gpu` test failed that way), and ends with the stage's exit status and seconds.
 #
 #   bash scripts/gpu_next.sh known-good adversarial     # e.g. one call
+#   bash scripts/gpu_next.sh adversarial+gpu-tests      # A+B: side by side (only for stages whose timings don't matter)
 #
 # Stages, in the order the open issues need them:
 #   prebuild     every CUDA source the stages below build (known-good, refusals, adversarial), 16 at a time
@@ -38,7 +39,8 @@ stage() {  # stage NAME DEFAULT_BUDGET CMD...
   echo "== $name: exit $rc after $(( $(date +%s) - t0 )) s (124: cut off by its budget; full log $OUT/$name.log)"
 }
 
-for what in "$@"; do
+one() {
+  local what=$1
   case "$what" in
     prebuild) stage prebuild 240 python3 scripts/gpu_session.py prebuild-all ;;
     known-good) stage known-good 540 python3 scripts/gpu_session.py known-good --seeds 2 --jobs "${JOBS:-4}" --out "$OUT" ;;
@@ -55,7 +57,17 @@ for what in "$@"; do
              --size "${BENCH_SIZE:-small}" --workers 12 --per-device "${JOBS:-4}" --warm "${BENCH_WARM:-0}" \
              --mix "${BENCH_MIX:-format_k,known_good,failing,adversarial}" --out "$OUT/bench.json" ;;
     warm) stage warm 300 python3 scripts/bench_warm.py --backend cuda -n 10 --pool 2 ;;
-    format-k) stage format-k 300 python3 scripts/gpu_session.py format-k --seeds 2 --out "$OUT" ;;
-    *) echo "gpu_next: unknown stage '$what' (see the header of $0)"; exit 2 ;;
+    format-k) stage format-k 300 python3 scripts/gpu_session.py format-k --seeds 2 --size "${FK_SIZE:-small}" --out "$OUT" ;;
+    *) echo "gpu_next: unknown stage '$what' (see the header of $0)"; return 2 ;;
   esac
+}
+
+for arg in "$@"; do  # A+B runs stages A and B side by side (e.g. two correctness-only test stages)
+  if [[ $arg == *+* ]]; then
+    IFS=+ read -ra group <<< "$arg"
+    for what in "${group[@]}"; do one "$what" & done
+    wait
+  else
+    one "$arg" || exit 2
+  fi
 done
