@@ -50,9 +50,18 @@ one() {
       stage adversarial 360 python3 -m pytest -m gpu -v -rA $XDIST -p no:cacheprovider tests/adversarial ;;
     gpu-tests) stage gpu-tests 540 python3 -m pytest -m gpu -v -rA $XDIST -p no:cacheprovider tests \
                  --ignore=tests/adversarial ;;
-    tune) stage tune 540 python3 -m pipeline.cli evolve $LEVEL1_CUDA --backend cuda --operator tune \
-            --generations "${TUNE_GENERATIONS:-2}" --population 4 --workers "${JOBS:-4}" --max-wall-s "${TUNE_WALL:-480}" --run-dir /tmp/ke-tune-run
-          tar czf "$OUT/tune-run.tgz" -C /tmp ke-tune-run ;;  # $OUT brings back 8 files at most
+    tune)  # one evolve process per task, side by side: a run judges its tasks one after another, and six
+           # tasks in a row do not fit a call; the processes share the GPU through harness.devlock
+      rm -rf /tmp/ke-tune /tmp/ke-tune-archive && mkdir -p /tmp/ke-tune
+      for t in $LEVEL1_CUDA; do
+        stage "tune-${t#*/}" "${BUDGET_tune:-540}" python3 -m pipeline.cli evolve "$t" --backend cuda --operator tune \
+          --generations "${TUNE_GENERATIONS:-2}" --population 4 --workers "${TUNE_WORKERS:-2}" \
+          --max-wall-s "${TUNE_WALL:-480}" --archive /tmp/ke-tune-archive --run-dir "/tmp/ke-tune/${t#*/}" &
+      done
+      wait
+      python3 scripts/tune_summary.py /tmp/ke-tune/*/ | tee "$OUT/tune-summary.md"
+      cat "$OUT"/tune-*.log > "$OUT/tune.log" && rm -f "$OUT"/tune-[a-z]*.log  # $OUT brings back 8 files at most
+      tar czf "$OUT/tune-runs.tgz" -C /tmp ke-tune ;;
     bench) stage bench 540 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-200}" --fresh \
              --size "${BENCH_SIZE:-small}" --workers 12 --per-device "${JOBS:-4}" --warm "${BENCH_WARM:-0}" \
              --mix "${BENCH_MIX:-format_k,known_good,failing,adversarial}" --out "$OUT/bench.json" ;;
