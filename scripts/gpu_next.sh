@@ -9,6 +9,7 @@
 #
 # Stages, in the order the open issues need them:
 #   prebuild     every CUDA source the stages below build (known-good, refusals, adversarial), 16 at a time
+#   prebuild-kg, prebuild-rest   the same in two parts (known-good; the rest at nice 19, e.g. prebuild-rest+known-good)
 #   known-good   issue 2: every shipped CUDA kernel verified and timed vs eager and torch.compile
 #   refusals     issue 3: the 11 CUDA refusals of tests/kernels/cuda
 #   adversarial  issue 3: the CUDA adversarial corpus (`pytest -m gpu tests/adversarial`), prebuilt first
@@ -43,10 +44,12 @@ one() {
   local what=$1
   case "$what" in
     prebuild) stage prebuild 240 python3 scripts/gpu_session.py prebuild-all ;;
+    prebuild-kg) stage prebuild-kg 150 python3 scripts/gpu_session.py prebuild-known-good ;;
+    prebuild-rest) stage prebuild-rest 300 nice -n 19 python3 scripts/gpu_session.py prebuild-adversarial ;;
     known-good) stage known-good 540 python3 scripts/gpu_session.py known-good --seeds 2 --jobs "${JOBS:-4}" --out "$OUT" ;;
     refusals) stage refusals 300 python3 scripts/gpu_session.py refusals --out "$OUT" ;;
     adversarial)
-      stage prebuild-adversarial 200 python3 scripts/gpu_session.py prebuild-adversarial
+      stage prebuild-adv 200 python3 scripts/gpu_session.py prebuild-adversarial  # cached if prebuild-rest ran
       stage adversarial 360 python3 -m pytest -m gpu -v -rA $XDIST -p no:cacheprovider tests/adversarial ;;
     gpu-tests) stage gpu-tests 540 python3 -m pytest -m gpu -v -rA $XDIST -p no:cacheprovider tests \
                  --ignore=tests/adversarial ;;

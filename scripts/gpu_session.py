@@ -4,8 +4,9 @@ Usage (on a CUDA machine, from the repo root):
     python3 scripts/gpu_session.py known-good [--size default] [--out DIR]
     python3 scripts/gpu_session.py refusals [--out DIR]
     python3 scripts/gpu_session.py all [--seeds N]   # prebuilds known-good + refusals, then runs both
-    python3 scripts/gpu_session.py prebuild-adversarial  # warms the cache for `pytest -m gpu tests/adversarial`
-    python3 scripts/gpu_session.py prebuild-all      # known-good + refusals + adversarial, one pool
+    python3 scripts/gpu_session.py prebuild-adversarial  # the refusals and `pytest -m gpu tests/adversarial`'s sources
+    python3 scripts/gpu_session.py prebuild-known-good   # the shipped CUDA kernels
+    python3 scripts/gpu_session.py prebuild-all      # both, one pool
     python3 scripts/gpu_session.py format-k          # K vs A cold builds; K and K->A verified
 Prints a short table last and writes the full verdicts as JSON under --out.
 Needs only torch + ninja (the harness's own dependencies).
@@ -158,7 +159,8 @@ def format_k(args: argparse.Namespace) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["known-good", "refusals", "format-k", "all", "table", "prebuild-adversarial", "prebuild-all"])
+    ap.add_argument("what", choices=["known-good", "refusals", "format-k", "all", "table", "prebuild-adversarial", "prebuild-all",
+                                       "prebuild-known-good"])
     ap.add_argument("--tasks", default="", help="comma-separated known-good tasks, in this order")
     ap.add_argument("--size", default="default")
     ap.add_argument("--seeds", type=int, default=3)
@@ -170,14 +172,17 @@ def main() -> None:
         lines = (Path(args.out) / "known-good.jsonl").read_text().splitlines()
         table("known-good", [json.loads(ln) for ln in lines if ln.strip()])
         return
-    if args.what in ("prebuild-adversarial", "prebuild-all"):  # one pool, every core, before any GPU work
+    if args.what.startswith("prebuild-"):  # one pool of builds, before (or, niced, beside) the GPU work
         t0 = time.monotonic()
-        srcs = [p.read_text() for p in sorted((ROOT / "tests" / "adversarial").glob("*/*.cu"))]
-        if args.what == "prebuild-all":
-            kdir = ROOT / "tests" / "kernels" / "cuda"
-            srcs = [p.read_text() for t in builtin_tasks() if (p := known_good_kernel(load_task(t), "cuda"))] \
-                + [(kdir / k).read_text() for k in REFUSALS] + srcs
+        kdir = ROOT / "tests" / "kernels" / "cuda"
+        kg_tasks = [(t, p) for t in builtin_tasks() if (p := known_good_kernel(load_task(t), "cuda"))]
+        kg = [p.read_text() for _, p in kg_tasks]
+        rest = [(kdir / k).read_text() for k in REFUSALS] \
+            + [p.read_text() for p in sorted((ROOT / "tests" / "adversarial").glob("*/*.cu"))]
+        srcs = {"prebuild-all": kg + rest, "prebuild-known-good": kg, "prebuild-adversarial": rest}[args.what]
         res = prebuild(srcs, workers=min(16, os.cpu_count() or 8))
+        for t, p in kg_tasks if args.what != "prebuild-adversarial" else ():
+            print(f"  cold build {t}: {res[p.read_text()]:.1f} s", flush=True)
         print(f"prebuilt {len(res)} CUDA sources ({args.what}) in {time.monotonic() - t0:.0f} s; cold build "
               f"median {sorted(res.values())[len(res) // 2]:.1f} s", flush=True)
         return
