@@ -14,6 +14,7 @@ import os
 import random
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import torch
@@ -25,7 +26,7 @@ from harness.task import _literal
 from harness.timing import stats
 from harness.types import Stats, TaskRef
 
-_cache: dict[tuple, "Reference"] = {}
+_cache: "OrderedDict[tuple, Reference]" = OrderedDict()  # least recently used first
 _locks: dict[tuple, threading.Lock] = {}
 _guard = threading.Lock()
 
@@ -106,18 +107,50 @@ def _max_speedup(task: TaskRef) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def cache_budget_bytes() -> int:
+    """How many bytes of reference outputs this process keeps: `KE_REFERENCE_CACHE_GB`, else a quarter of RAM.
+
+    A default-size CUDA reference holds several GB (eager and float64 outputs of every case), so an
+    unbounded cache would exhaust the parent over a many-task run."""
+    gb = os.environ.get("KE_REFERENCE_CACHE_GB", "").strip()
+    if gb:
+        try:
+            return max(0, int(float(gb) * 2**30))
+        except ValueError:
+            raise ValueError(f"KE_REFERENCE_CACHE_GB must be a number of GB, got {gb!r}") from None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError):
+        return 8 * 2**30
+
+
+def reference_bytes(ref: "Reference") -> int:
+    return sum(t.numel() * t.element_size() for c in ref.cases.values() for t in (*c.out, *c.ref))
+
+
 def get_reference(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool, compile_baseline: bool,
                   timeout_s: float = 600.0, device_index: int | None = None) -> Reference:
+    """The task's reference, computed once per key and kept while it fits `cache_budget_bytes()`.
+
+    The least recently used references go first; the newest one is always kept. A reference computed again
+    after eviction draws new secret seeds and times its baselines again."""
     key = (task.sha256, backend, device_index, seeds, size, timing, compile_baseline and timing)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
-        if key in _cache:
-            return _cache[key]
+        with _guard:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
         ref = _compute(task, backend=backend, seeds=seeds, size=size, timing=timing,
                        compile_baseline=compile_baseline, timeout_s=timeout_s, device_index=device_index)
         if not ref.error:
-            _cache[key] = ref
+            with _guard:
+                _cache[key] = ref
+                budget, total = cache_budget_bytes(), sum(map(reference_bytes, _cache.values()))
+                while len(_cache) > 1 and total > budget:
+                    _, old = _cache.popitem(last=False)
+                    total -= reference_bytes(old)
         return ref
 
 

@@ -132,3 +132,36 @@ def test_verdict_round_trip() -> None:
                 checks=(Check("x", "pass", "ok"),), flags=("library_call",),
                 env=Env("cpu", "cpu", "2", ""), timing=Timing(s, s, None, 1.0, None, "m"), seconds={"run": 1.0})
     assert Verdict.from_json(v.to_json()) == v
+
+
+def test_reference_cache_keeps_recent_references_within_its_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A many-task run must not hold every task's GB-sized reference: least recently used go first."""
+    from harness import reference as R
+    from harness.types import TaskRef
+
+    computed: list[str] = []
+
+    def fake_compute(task, **kw):
+        computed.append(task.task_id)
+        t = torch.zeros(256 * 1024, dtype=torch.float32)  # 1 MiB of eager + 1 MiB of float64-role outputs
+        return R.Reference(seeds=[1], init_seed=2, cases={"c0": R.RefCase([t], [t.clone()], "sha", 0, False)})
+
+    monkeypatch.setattr(R, "_compute", fake_compute)
+    monkeypatch.setenv("KE_REFERENCE_CACHE_GB", str(5 / 1024))  # 5 MiB: two 2 MiB references fit, three don't
+    R.clear_cache()
+    tasks = [TaskRef(f"t{i}", "", f"src{i}", f"sha{i}", 1, "op", True) for i in range(3)]
+    get = lambda t: R.get_reference(t, backend="cpu", seeds=1, size="small", timing=False,  # noqa: E731
+                                    compile_baseline=False)
+    a, b = get(tasks[0]), get(tasks[1])
+    assert get(tasks[0]) is a and computed == ["t0", "t1"]   # cached; t0 is now the most recently used
+    get(tasks[2])                                             # over budget: t1, the least recently used, goes
+    assert computed == ["t0", "t1", "t2"]
+    assert get(tasks[0]) is a and len(computed) == 3
+    assert get(tasks[1]) is not b and computed[-1] == "t1"   # computed again
+    monkeypatch.setenv("KE_REFERENCE_CACHE_GB", "0")          # even a zero budget keeps the newest one
+    c = get(tasks[2])
+    assert get(tasks[2]) is c
+    monkeypatch.setenv("KE_REFERENCE_CACHE_GB", "lots")
+    with pytest.raises(ValueError, match="KE_REFERENCE_CACHE_GB"):
+        R.cache_budget_bytes()
+    R.clear_cache()
