@@ -95,3 +95,29 @@ def test_k_cuda_kernel_is_verified_on_the_gpu() -> None:
     v = verify(load_candidate(K / "layernorm_cuda.cu", LAYERNORM), backend="cuda", seeds=2, size="small")
     assert v.status == "verified", v.error
     assert v.timing is not None and v.timing.custom_kernel_fraction is not None
+
+
+_CUDA_LAUNCH = "  layernorm_rows<<<(unsigned)rows, 256"
+_CUDA_EXPLOITS = {  # name -> (source edit of layernorm_cuda.cu, expected status, a word the error must name)
+    # the last row is never written: the harness's poisoned output shows through
+    "unwritten_row": (lambda s: s.replace(_CUDA_LAUNCH, "  layernorm_rows<<<(unsigned)(rows - 1), 256", 1),
+                      "incorrect", "NaN"),
+    # correct once, then returns without launching: the timed calls' outputs are checked too
+    "stale_after_first_call": (lambda s: s.replace(_CUDA_LAUNCH, "  static int calls = 0;\n  if (calls++ > 0) return 0;\n"
+                                                   + _CUDA_LAUNCH, 1), "incorrect", ""),
+    # zeroes its input after computing: the inputs are compared with their clones
+    "writes_its_input": (lambda s: s.replace("  return cudaGetLastError()", "  cudaMemsetAsync(in[0].data, 0, 4, "
+                                             "(cudaStream_t)stream);\n  return cudaGetLastError()", 1),
+                         "incorrect", "input"),
+}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", sorted(_CUDA_EXPLOITS))
+def test_k_cuda_exploits_are_refused_on_the_gpu(name: str) -> None:
+    """Format K's own doors on CUDA: the harness allocates, poisons and checks every output it hands the launcher."""
+    edit, status, word = _CUDA_EXPLOITS[name]
+    src = edit((K / "layernorm_cuda.cu").read_text())
+    assert src != (K / "layernorm_cuda.cu").read_text(), f"{name}: the edit did not apply"
+    v = _verify(src, backend="cuda")
+    assert v.status == status and word in v.error, (name, v.status, v.error)

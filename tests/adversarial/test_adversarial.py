@@ -184,6 +184,21 @@ def test_adversarial_cuda(entry: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     run_entry(entry, "cuda", monkeypatch)
 
 
+@pytest.fixture(scope="module")
+def warm_pool_cuda():
+    from harness.warm import WarmPool
+
+    with WarmPool(1, backend="cuda") as pool:  # armed workers import torch but never touch CUDA before their job
+        yield pool
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("entry", _entries("cuda"), ids=lambda e: Path(e["file"]).name)
+def test_adversarial_cuda_through_warm_runners(entry: dict, monkeypatch: pytest.MonkeyPatch, warm_pool_cuda) -> None:
+    """The CUDA corpus in pre-started sandboxes (each its own process and CUDA context, used once)."""
+    run_entry(entry, "cuda", monkeypatch, pool=warm_pool_cuda)
+
+
 def test_manifest_covers_every_family() -> None:
     families = {c["family"] for c in MANIFEST}
     assert len(MANIFEST) >= 20
