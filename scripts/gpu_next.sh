@@ -12,7 +12,7 @@
 #   prebuild-kg, prebuild-rest   the same in two parts (known-good; the rest at nice 19, e.g. prebuild-rest+known-good)
 #   known-good   issue 2: every shipped CUDA kernel verified and timed vs eager and torch.compile
 #   refusals     issue 3: the 11 CUDA refusals of tests/kernels/cuda
-#   adversarial  issue 3: the CUDA adversarial corpus (`pytest -m gpu tests/adversarial`), prebuilt first
+#   adversarial  issue 3: the CUDA adversarial corpus (`pytest -m gpu tests/adversarial`); prebuild-rest first
 #   gpu-tests    every other @pytest.mark.gpu test (format K, split build, warm runners, isolation)
 #   tune         issue 5: a `tune` run over the level1 tasks that ship a CUDA kernel
 #   bench        issue 8: harness throughput on CUDA (fresh sources, every corpus)
@@ -49,8 +49,9 @@ one() {
     known-good) stage known-good 540 python3 scripts/gpu_session.py known-good --seeds 2 --jobs "${JOBS:-4}" --out "$OUT" ;;
     refusals) stage refusals 300 python3 scripts/gpu_session.py refusals --out "$OUT" ;;
     adversarial)
-      stage prebuild-adv 200 python3 scripts/gpu_session.py prebuild-adversarial  # cached if prebuild-rest ran
-      stage adversarial 360 python3 -m pytest -m gpu -v -rA $XDIST -p no:cacheprovider tests/adversarial ;;
+      # run prebuild-rest first (one call's $OUT brings back 8 files at most, so this stage does not build)
+      stage adversarial 360 python3 -m pytest -m gpu -v -rA $XDIST -p no:cacheprovider tests/adversarial \
+        --junitxml="$OUT/adversarial.xml" ;;
     gpu-tests) stage gpu-tests 540 python3 -m pytest -m gpu -v -rA $XDIST -p no:cacheprovider tests \
                  --ignore=tests/adversarial ;;
     tune)  # one evolve process per task, side by side: a run judges its tasks one after another, and six
