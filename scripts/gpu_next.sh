@@ -15,7 +15,8 @@
 #   adversarial  issue 3: the CUDA adversarial corpus (`pytest -m gpu tests/adversarial`); prebuild-rest first
 #   gpu-tests    every other @pytest.mark.gpu test (format K, split build, warm runners, isolation)
 #   tune         issue 5: a `tune` run over the level1 tasks that ship a CUDA kernel
-#   bench        issue 8: harness throughput on CUDA (fresh sources, every corpus)
+#   bench        issue 8: harness throughput on CUDA (fresh sources, every corpus, format K, warm runners if asked)
+#   bench-before issue 8: the same without the fast paths (whole format-A builds, cold runners, one run per GPU)
 #   warm         issue 8: cold vs pre-started runners on CUDA
 #   format-k     issue 8: format K vs split A vs whole A cold builds
 # Per-stage budgets (seconds) can be overridden: BUDGET_<stage with _ for ->=N.
@@ -69,6 +70,11 @@ one() {
     bench) stage bench 540 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-200}" --fresh \
              --size "${BENCH_SIZE:-small}" --workers 12 --per-device "${JOBS:-4}" --warm "${BENCH_WARM:-0}" \
              --mix "${BENCH_MIX:-format_k,known_good,failing,adversarial}" --out "$OUT/bench.json" ;;
+    bench-before)  # the harness as issue 2 left it: whole-source format-A builds (no split, no PCH), cold
+                   # runners, one verification on the GPU at a time; same corpora minus format K, fresh sources
+      stage bench-before 540 env KE_NO_SPLIT=1 KE_NO_PCH=1 python3 -m pipeline.cli bench harness --backend cuda \
+        -n "${BENCH_BEFORE_N:-24}" --fresh --size "${BENCH_SIZE:-small}" --workers 12 --per-device 1 --warm 0 \
+        --mix known_good,failing,adversarial --out "$OUT/bench-before.json" ;;
     warm) stage warm 300 python3 scripts/bench_warm.py --backend cuda -n 10 --pool 2 ;;
     format-k) stage format-k 300 python3 scripts/gpu_session.py format-k --seeds 2 --size "${FK_SIZE:-small}" --out "$OUT" ;;
     *) echo "gpu_next: unknown stage '$what' (see the header of $0)"; return 2 ;;
