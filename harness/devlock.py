@@ -9,16 +9,19 @@ one device), on `flock` so that threads, pipeline workers, pytest-xdist workers 
   finish and keeps new ones out.
 
 A second lock, `alive`, is held shared by every candidate run from start to end; a reference's
-eager and torch.compile baselines take it exclusively (`device_alone`), so no candidate process,
-not even one queued for its own timing slot, exists while a baseline is timed.
+eager and torch.compile baselines take it exclusively (`DeviceLock.alone`, through a baseline
+`Gate`), so no candidate process, not even one queued for its own timing slot, exists while a
+baseline is timed. The rest of a reference run (start-up, inputs, float64 outputs, compiling the
+torch.compile baseline) shares the device like any correctness work.
 
 Turnstile files give waiting exclusive holders precedence, so timing runs are never starved by a
 stream of correctness runs. Every acquisition opens its own file description (flock conflicts
 between descriptions, also within one process), and the kernel drops a lock when its holder dies,
 so a killed run never leaves a stale lock. No deadlock: `alive` is always taken before the main
 lock; a candidate gives up its shared hold before it queues for its timing slot; and the one
-holder that waits for the main lock while holding `alive` exclusively (a reference) does so when
-no candidate is alive, so only the finite shared holds of the parent's comparisons stand before it.
+holder that waits for the main lock while holding `alive` exclusively (a reference) gives up its shared
+hold before it queues for `alive`, and waits for the main lock only when no candidate is alive, so
+only the finite shared holds of the parent's comparisons stand before it.
 """
 from __future__ import annotations
 
@@ -159,9 +162,14 @@ class Gate:
     limit, which excludes the time it spent queued (`waited_s`).
     """
 
-    def __init__(self, lock: DeviceLock, *, timed: bool, fds: tuple[int, int] | None = None):
+    def __init__(self, lock: DeviceLock, *, timed: bool, fds: tuple[int, int] | None = None,
+                 baseline: bool = False):
         self.lock = lock
         self.timed = timed
+        # a reference run: its slot times the eager/torch.compile baselines with no candidate process alive
+        # (`DeviceLock.alone`) and ends at its `bandwidth` message; it is not itself a candidate (no `attach`)
+        self.baseline = baseline
+        self._release_on = ("bandwidth", "error") if baseline else ("profile", "error")
         self.read_fd, self.write_fd = (fds or os.pipe()) if timed else (-1, -1)
         self.waited_s = 0.0       # queued for the timing slot, with the run's clock stopped
         self.start_wait_s = 0.0   # queued for the shared hold before the run started
@@ -181,7 +189,7 @@ class Gate:
         """Before the worker starts (or gets its job): mark the run alive on the device and hold it shared
         (before the run's clock starts)."""
         t0 = time.monotonic()
-        self._alive = self.lock.attach()
+        self._alive = None if self.baseline else self.lock.attach()
         self.start_wait_s = time.monotonic() - t0 + self.lock.acquire("shared")
 
     def on_header(self, kind: str) -> None:
@@ -193,19 +201,31 @@ class Gate:
             self.granted = True
             self._queued_at = time.monotonic()
             try:
-                self.waited_s += self.lock.acquire("exclusive")
+                if self.baseline:  # never wait for `alive` while holding the main lock (see the module doc)
+                    self.lock.release()
+                    self._alive = self.lock.alone()
+                    self.waited_s += time.monotonic() - self._queued_at
+                else:
+                    self.waited_s += self.lock.acquire("exclusive")
             finally:
                 self._queued_at = None
             with self._mu:
                 if self._closed:  # the run ended while this thread queued: never keep the slot
-                    self.lock.release()
+                    self._drop_slot()
                     return
                 try:
                     os.write(self.write_fd, b"g")
                 except OSError:
                     pass
-        elif kind in ("profile", "error") and self.lock.mode == "exclusive":
-            self.lock.release()
+        elif kind in self._release_on and self.lock.mode == "exclusive":
+            with self._mu:
+                self._drop_slot()
+
+    def _drop_slot(self) -> None:
+        self.lock.release()
+        if self.baseline and self._alive is not None:
+            os.close(self._alive)
+            self._alive = None
 
     def close_worker_end(self) -> None:
         """The parent's copy of the worker's end, once the worker holds it."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from harness.compare import degenerate
-from harness.devlock import device_alone, device_shared
+from harness.devlock import DeviceLock
 from harness.runner import Limits, run_job
 from harness.task import _literal
 from harness.timing import stats
@@ -169,10 +169,10 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
     if timing:
         job["timing"] = timing_job(backend, compile_=compile_baseline)
     t0 = time.monotonic()
-    # its eager/compile timings have the device with no candidate alive; without them it shares it
-    with device_alone(backend, device_index) if timing else device_shared(backend, device_index):
-        res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend,
-                      env=device_env(device_index), files={"task.py": task.source})
+    # start-up, inputs, float64 outputs and the torch.compile build share the device with other runs; the
+    # eager/compile timings have it with no candidate process alive (a baseline Gate, harness.devlock)
+    res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend,
+                  env=device_env(device_index), files={"task.py": task.source}, lock=DeviceLock(backend, device_index))
     seconds = dict(res.phases(t0), total=time.monotonic() - t0)
     base = dict(seeds=seed_list, init_seed=init_seed)
     err = res.first("error")

@@ -197,7 +197,8 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
     uid = alloc_uid() if can_drop_privileges() else None
     read_fd, write_fd = result_pipe()
     collecting = False
-    gate = Gate(lock, timed=bool(job.get("timing"))) if lock is not None else None
+    gate = Gate(lock, timed=bool(job.get("timing")), baseline=job.get("role") == "reference") \
+        if lock is not None else None
     try:
         if uid is not None:
             os.chown(tmp, uid, uid)

@@ -247,7 +247,8 @@ class WarmPool:
             a = self.take(limits=limits, backend=backend, env=env)
             if a is None:
                 return None
-            gate = Gate(lock, timed=bool(job.get("timing")), fds=(-1, a.gate_fd)) if lock is not None else None
+            gate = Gate(lock, timed=bool(job.get("timing")), fds=(-1, a.gate_fd),
+                        baseline=job.get("role") == "reference") if lock is not None else None
             try:  # from here on, whatever fails (the gate's start included) kills and frees this sandbox
                 if gate is not None:
                     if gate.timed:

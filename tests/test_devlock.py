@@ -263,3 +263,37 @@ def test_lock_dir_planted_by_someone_else_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("KE_LOCK_DIR", str(fresh))
     with device_exclusive("cuda", 0):
         assert (fresh.stat().st_mode & 0o777) == 0o700 and list(fresh.iterdir())
+
+
+def test_a_reference_shares_the_device_until_its_baselines_then_has_it_with_no_candidate_alive(tmp_path, monkeypatch):
+    """A reference's start-up, inputs and float64 outputs are correctness work (shared, beside a candidate);
+    its eager/torch.compile timings wait until no candidate process is alive, and its slot ends at the
+    `bandwidth` message, after which candidates start again."""
+    import os
+
+    from harness.devlock import Gate
+
+    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    cand = subprocess.Popen([sys.executable, "-c", ALIVE, "1.5"], stdout=subprocess.PIPE, text=True)
+    assert cand.stdout is not None and cand.stdout.readline().strip() == "held"
+    g = Gate(DeviceLock("cuda", 0), timed=True, baseline=True)
+    t0 = time.monotonic()
+    g.start()  # not held up by the alive candidate, and not a candidate itself
+    assert time.monotonic() - t0 < 1.0 and g.lock.mode == "shared"
+    with device_shared("cuda", 0):  # another run's correctness work coexists with the reference's
+        pass
+    g.on_header("hello")
+    g.on_header("ready")  # the baselines: only once the candidate's process is gone
+    assert cand.poll() is not None and time.monotonic() - t0 >= 1.0, "baselines timed beside a live candidate"
+    assert g.lock.mode == "exclusive" and os.read(g.read_fd, 1) == b"g" and g.waited_s >= 0.5
+    got = []
+    starter = threading.Thread(target=lambda: got.append(DeviceLock("cuda", 0).attach()))
+    starter.start()  # a new candidate waits while the baselines are timed
+    time.sleep(0.3)
+    assert starter.is_alive(), "a candidate started while the baselines were timed"
+    g.on_header("eager")
+    g.on_header("bandwidth")  # the reference's last timed work: the slot and `alive` go back
+    starter.join(timeout=5)
+    assert not starter.is_alive() and got and g.lock.mode is None
+    os.close(got[0])
+    g.close()
