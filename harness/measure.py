@@ -14,6 +14,14 @@ import time
 
 import torch
 
+# Bound when the worker imports this module, before any candidate code runs: a candidate that rebinds
+# `torch.cuda.Event` or `time.perf_counter*` from Python changes nothing here. (Native code can still
+# patch anything in its process; the parent's own clock of the timed phase bounds what a forged sample
+# can claim: `timing_escape` in harness.verify.)
+_Event = torch.cuda.Event
+_perf_counter_ns = time.perf_counter_ns
+_perf_counter = time.perf_counter
+
 
 def flat(out):
     if isinstance(out, torch.Tensor):
@@ -56,7 +64,7 @@ def time_calls(fn, sets, job, device, snapshot_at=(), before=None, on_idle=None)
     for i in range(idle):
         flush.fill_(float(i))
         if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start, end = _Event(enable_timing=True), _Event(enable_timing=True)
             torch.cuda.synchronize()
             start.record()
             torch.cuda.synchronize()
@@ -74,7 +82,7 @@ def time_calls(fn, sets, job, device, snapshot_at=(), before=None, on_idle=None)
             before()
         flush.fill_(float(i))
         if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start, end = _Event(enable_timing=True), _Event(enable_timing=True)
             torch.cuda.synchronize()
             start.record()
             out = fn(s)
@@ -83,9 +91,9 @@ def time_calls(fn, sets, job, device, snapshot_at=(), before=None, on_idle=None)
             end.synchronize()
             samples.append(start.elapsed_time(end))
         else:
-            t0 = time.perf_counter_ns()
+            t0 = _perf_counter_ns()
             out = fn(s)
-            samples.append((time.perf_counter_ns() - t0) / 1e6)
+            samples.append((_perf_counter_ns() - t0) / 1e6)
         if i in snapshot_at:
             snaps.append((i % len(sets), [o.detach().clone() for o in flat(out)]))
     sync(device)
@@ -100,10 +108,10 @@ def bandwidth_gbps(device):
     best = float("inf")
     for _ in range(5):
         sync(device)
-        t0 = time.perf_counter()
+        t0 = _perf_counter()
         b.copy_(a)
         sync(device)
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, _perf_counter() - t0)
     return 2 * n / best / 1e9
 
 

@@ -165,3 +165,22 @@ def test_reference_cache_keeps_recent_references_within_its_byte_budget(monkeypa
     with pytest.raises(ValueError, match="KE_REFERENCE_CACHE_GB"):
         R.cache_budget_bytes()
     R.clear_cache()
+
+
+def test_timers_are_bound_before_candidate_code_can_rebind_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A format-B candidate that rebinds time.perf_counter_ns / torch.cuda.Event after the harness loaded
+    still gets its true time (the rebinding is what b_patch_timer.py does)."""
+    import time as _time
+
+    from harness.measure import time_calls
+
+    def slow(_s):
+        _time.sleep(0.004)
+        return torch.zeros(1)
+
+    monkeypatch.setattr(_time, "perf_counter_ns", lambda: 0)
+    monkeypatch.setattr(_time, "perf_counter", lambda: 0.0)
+    monkeypatch.setattr(torch.cuda, "Event", None)
+    job = {"timing": {"warmup": 1, "repeats": 5, "flush_bytes": 1024}}
+    samples, _ = time_calls(slow, [()], job, "cpu")
+    assert len(samples) == 5 and min(samples) >= 3.5, samples

@@ -295,7 +295,7 @@ def test_cuda_pool_worker_starts_without_cuda_and_verifies(monkeypatch: pytest.M
     runs = _spy_runs(monkeypatch)
     with WarmPool(1, backend="cuda") as pool:
         assert pool.wait_ready(300), pool.stats()
-        v = verify(cand, backend="cuda", seeds=2, compile_baseline=False, pool=pool)
+        v = verify(cand, backend="cuda", seeds=2, size="small", compile_baseline=False, pool=pool)
     assert v.status == "verified", (v.error, v.checks)
     assert "pre-started" in _isolation(v)
     assert runs[-1].first("hello")[0]["cuda_at_start"] is False

@@ -1,5 +1,6 @@
 """format_b (plain): a slow but correct kernel that patches the timers (time.perf_counter,
-time.perf_counter_ns, torch.cuda.Event) so that every measured interval reads ~0."""
+time.perf_counter_ns, torch.cuda.Event) so that every measured interval reads ~0. On CUDA it computes on a
+host copy: were it handed device pointers it would crash, a refusal for the wrong reason."""
 import time
 
 import torch
@@ -48,4 +49,5 @@ class ModelNew(nn.Module):
         super().__init__()
 
     def forward(self, x):
-        return ext.forward(x)
+        # the extension is host code: on CUDA it works on a host copy (correct, and slower still)
+        return ext.forward(x.cpu()).to(x.device)
