@@ -228,6 +228,14 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def out_of_device_memory(res: RunResult) -> bool:
+    """Did the run stop on a CUDA out-of-memory error? While runs share a GPU that can be another run's
+    doing, so the caller judges it once more with the GPU alone (a forged report only costs that rerun)."""
+    err = res.first("error")
+    text = (str(err[0].get("message", "")) if err else "") + (res.log_tail[-4000:] if res.exit_code else "")
+    return "CUDA out of memory" in text or "OutOfMemoryError" in text
+
+
 def gated(job: dict[str, Any], gate: Gate | None, worker_fd: int) -> dict[str, Any]:
     """The job, told where to wait for its timing slot when it has one."""
     return dict(job, gate_fd=worker_fd) if gate is not None and gate.timed else job

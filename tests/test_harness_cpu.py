@@ -121,3 +121,27 @@ def test_torch_compile_baseline_is_timed_in_the_same_run() -> None:
     assert t is not None and t.compiled is not None and t.compiled.n > 0 and t.eager is not None
     assert t.speedup_compile == pytest.approx(t.compiled.median_ms / t.kernel.median_ms)
     assert t.speedup_eager == pytest.approx(t.eager.median_ms / t.kernel.median_ms)
+
+
+def test_out_of_device_memory_while_sharing_is_judged_again_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CUDA OOM can be another run's doing while runs share a GPU: the candidate runs once more with the
+    device to itself (ungated, so the same protocol without a slot), and the verdict says so."""
+    import harness.verify as V
+    from harness.runner import RunResult, out_of_device_memory
+
+    calls: list[bool] = []
+
+    def first_time_oom(res: RunResult) -> bool:
+        calls.append(True)
+        return len(calls) == 1
+
+    monkeypatch.setattr(V, "out_of_device_memory", first_time_oom)
+    task = load_task("level1/gelu")
+    v = verify(load_candidate(known_good_kernel(task, "cpu"), task), seeds=2, **FAST)
+    assert len(calls) == 1 and v.status == "verified", v.error
+    assert [c.outcome for c in v.checks if c.name == "device_memory"] == ["skip"]
+    assert [c.outcome for c in v.checks if c.name == "channel"] == ["pass"] and v.timing is not None
+    msg = {"message": "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"}
+    oom = RunResult(exit_code=1, timed_out=False, messages=[("error", msg, {})], log_tail="", wall_s=1.0)
+    fine = RunResult(exit_code=0, timed_out=False, messages=[("done", {}, {})], log_tail="", wall_s=1.0)
+    assert out_of_device_memory(oom) and not out_of_device_memory(fine)
