@@ -22,9 +22,15 @@ MANIFEST = ROOT / "tests" / "adversarial" / "manifest.toml"
 
 
 def outcomes(xml_path: Path | None) -> dict[str, tuple[str, str]]:
-    """test name -> (pass | skip | FAIL, message)."""
+    """test name -> (pass | skip | FAIL, message), from JUnit XML or from a `pytest -v` log (which survives a
+    run cut off by its time limit; tests it never reached are `not run`)."""
     if xml_path is None:
         return {}
+    if xml_path.suffix != ".xml":
+        out = {}
+        for m in re.finditer(r"\b(PASSED|FAILED|SKIPPED|ERROR) \S*::(test_\w+\[[^\]]+\])", xml_path.read_text()):
+            out[m.group(2)] = {"PASSED": ("pass", ""), "SKIPPED": ("skip", "")}.get(m.group(1), ("FAIL", ""))
+        return out
     out = {}
     for tc in ET.parse(xml_path).getroot().iter("testcase"):
         name = tc.get("name", "")
@@ -64,21 +70,24 @@ def table(cpu: dict, cuda: dict) -> str:
         lines.append(f"| {e['family']} | `{Path(e['file']).name}` | {' or '.join(e['expect_status'])} | "
                      f"{cell(cpu, 'cpu', e['file'], 'cpu' in e['backends'])} | "
                      f"{cell(cuda, 'cuda', e['file'], 'cuda' in e['backends'])} |")
-    counts = {}
-    for col in (cpu, cuda):
-        for name, (what, _) in col.items():
-            if name.startswith("test_adversarial_"):
-                counts[what] = counts.get(what, 0) + 1
     lines.append("")
-    lines.append(f"{len(entries)} candidates; test outcomes (cold and warm runs): "
-                 + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    summary = []
+    for label, col, backend in (("CPU", cpu, "cpu"), ("CUDA", cuda, "cuda")):
+        counts: dict[str, int] = {}
+        for name, (what, _) in col.items():
+            if name.startswith(f"test_adversarial_{backend}"):
+                counts[what] = counts.get(what, 0) + 1
+        n = sum(2 for e in entries if backend in e["backends"])  # cold and warm runs
+        counts["not run"] = n - sum(counts.values())
+        summary.append(f"{label} ({n} runs): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v))
+    lines.append(f"{len(entries)} candidates; " + "; ".join(summary))
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cpu", type=Path, help="JUnit XML of the CPU run")
-    ap.add_argument("--cuda", type=Path, help="JUnit XML of the CUDA run")
+    ap.add_argument("--cpu", type=Path, help="JUnit XML (or `pytest -v` log) of the CPU run")
+    ap.add_argument("--cuda", type=Path, help="JUnit XML (or `pytest -v` log) of the CUDA run")
     a = ap.parse_args()
     if a.cpu is None and a.cuda is None:
         sys.exit("give --cpu and/or --cuda (pytest --junitxml files)")
