@@ -24,7 +24,7 @@ set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-out}"
 mkdir -p "$OUT"
-export KERNEL_EVOLVE_CACHE="${KERNEL_EVOLVE_CACHE:-$PWD/.kecache}" PYTHONUNBUFFERED=1
+export KERNEL_EVOLVE_CACHE="${KERNEL_EVOLVE_CACHE:-$PWD/.kecache}" PYTHONUNBUFFERED=1 KE_PRINT_FAILURES=1
 XDIST=""
 python3 -c "import xdist" 2>/dev/null && XDIST="-n 4"
 LEVEL1_CUDA="level1/gelu level1/softmax level1/layernorm level1/rmsnorm level1/matmul level1/sum_dim"

@@ -37,3 +37,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """KE_PRINT_FAILURES=1: print a failure's report as it happens (on the xdist controller too), so a run cut
+    off by a time limit (the lent GPU machine's) still says why a test failed."""
+    if os.environ.get("KE_PRINT_FAILURES") and report.failed and not os.environ.get("PYTEST_XDIST_WORKER"):
+        import sys
+
+        sys.stderr.write(f"\n==== FAILED {report.nodeid} ({report.when})\n{report.longreprtext[-6000:]}\n====\n")
+        sys.stderr.flush()
