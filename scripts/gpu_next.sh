@@ -47,7 +47,8 @@ one() {
     prebuild) stage prebuild 240 python3 scripts/gpu_session.py prebuild-all ;;
     prebuild-kg) stage prebuild-kg 150 python3 scripts/gpu_session.py prebuild-known-good ;;
     prebuild-rest) stage prebuild-rest 300 nice -n 19 python3 scripts/gpu_session.py prebuild-adversarial ;;
-    known-good) stage known-good 540 python3 scripts/gpu_session.py known-good --seeds 2 --jobs "${JOBS:-4}" --out "$OUT" ;;
+    known-good) stage known-good 540 python3 scripts/gpu_session.py known-good --tasks "${KG_TASKS:-}" --seeds 2 \
+                  --jobs "${JOBS:-2}" --out "$OUT" ;;
     refusals) stage refusals 300 python3 scripts/gpu_session.py refusals --out "$OUT" ;;
     adversarial)
       # run prebuild-rest first (one call's $OUT brings back 8 files at most, so this stage does not build)
@@ -58,10 +59,14 @@ one() {
     tune)  # one evolve process per task, side by side: a run judges its tasks one after another, and six
            # tasks in a row do not fit a call; the processes share the GPU through harness.devlock
       rm -rf /tmp/ke-tune /tmp/ke-tune-archive && mkdir -p /tmp/ke-tune
+      # TUNE_PAR processes at a time: a default-size CUDA verification holds several GB in its parent
+      # (session 5: four at once exhausted the 128 GB host)
+      n=0
       for t in $LEVEL1_CUDA; do
         stage "tune-${t#*/}" "${BUDGET_tune:-540}" python3 -m pipeline.cli evolve "$t" --backend cuda --operator tune \
-          --generations "${TUNE_GENERATIONS:-2}" --population 4 --workers "${TUNE_WORKERS:-2}" \
+          --generations "${TUNE_GENERATIONS:-2}" --population 4 --workers "${TUNE_WORKERS:-1}" \
           --max-wall-s "${TUNE_WALL:-480}" --archive /tmp/ke-tune-archive --run-dir "/tmp/ke-tune/${t#*/}" &
+        n=$((n + 1)); (( n % ${TUNE_PAR:-3} == 0 )) && wait
       done
       wait
       python3 scripts/tune_summary.py /tmp/ke-tune/*/ | tee "$OUT/tune-summary.md"
