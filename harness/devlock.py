@@ -121,20 +121,25 @@ class DeviceLock:
         finally:
             self.release()
 
+    @contextlib.contextmanager
+    def held_alone(self) -> Iterator["DeviceLock"]:
+        """`alone` for the duration of a `with` block."""
+        fd = self.alone()
+        try:
+            yield self
+        finally:
+            self.release()
+            if fd is not None:
+                os.close(fd)
+
 
 @contextlib.contextmanager
 def device_alone(backend: str, device_index: int | None) -> Iterator[None]:
     """The device with no candidate process alive on it at all (a reference's baseline timings): a candidate
     queued for its own timing slot is still a process that could keep the GPU busy from a thread of its
     own, and a slowed baseline would inflate every speedup measured against it."""
-    lock = DeviceLock(backend, device_index)
-    fd = lock.alone()
-    try:
+    with DeviceLock(backend, device_index).held_alone():
         yield
-    finally:
-        lock.release()
-        if fd is not None:
-            os.close(fd)
 
 
 def device_exclusive(backend: str, device_index: int | None) -> contextlib.AbstractContextManager:

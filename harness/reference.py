@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import torch
 
 from harness.compare import degenerate
-from harness.devlock import DeviceLock, device_alone
-from harness.runner import Limits, out_of_device_memory, run_job
+from harness.devlock import DeviceLock
+from harness.runner import Limits, run_job
 from harness.task import _literal
 from harness.timing import stats
 from harness.types import Stats, TaskRef
@@ -171,12 +171,8 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
     t0 = time.monotonic()
     # start-up, inputs, float64 outputs and the torch.compile build share the device with other runs; the
     # eager/compile timings have it with no candidate process alive (a baseline Gate, harness.devlock)
-    run = dict(limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend, env=device_env(device_index),
-               files={"task.py": task.source})
-    res = run_job(job, **run, lock=DeviceLock(backend, device_index))
-    if out_of_device_memory(res):  # CUDA: other runs held the memory: once more, alone
-        with device_alone(backend, device_index):
-            res = run_job(job, **run)
+    res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend,
+                  env=device_env(device_index), files={"task.py": task.source}, lock=DeviceLock(backend, device_index))
     seconds = dict(res.phases(t0), total=time.monotonic() - t0)
     base = dict(seeds=seed_list, init_seed=init_seed)
     err = res.first("error")

@@ -67,6 +67,7 @@ class RunResult:
     # per message, in order: (kind, time its header arrived, time it was fully read), monotonic seconds
     times: list[tuple[str, float, float]] = field(default_factory=list)
     gate_wait_s: float = 0.0   # time queued for the device (shared at start, exclusive before timing)
+    reran_alone: bool = False  # a CUDA OOM while sharing the device: this is the second run, the device alone
 
     def first(self, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
         for k, meta, tensors in self.messages:
@@ -187,8 +188,20 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
     With a `pool` (harness.warm.WarmPool) of the same backend, environment and rlimits, the process is one
     the pool pre-started (torch imported, waiting for one job); otherwise, or if the pool has none, a cold one.
     With a device `lock` the run holds the device shared, and a timed job waits for it exclusively before
-    its timed calls (`harness.devlock.Gate`); the time queued does not count against `limits`.
+    its timed calls (`harness.devlock.Gate`); the time queued does not count against `limits`. A run that
+    stops on CUDA out of memory while sharing runs once more, cold, with the device alone (`reran_alone`).
     """
+    res = _run_once(job, limits=limits, backend=backend, env=env, files=files, copies=copies, pool=pool, lock=lock)
+    if lock is not None and out_of_device_memory(res):
+        with lock.held_alone():
+            res = replace(_run_once(job, limits=limits, backend=backend, env=env, files=files, copies=copies),
+                          reran_alone=True)
+    return res
+
+
+def _run_once(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str, str] | None = None,
+              files: dict[str, str] | None = None, copies: dict[str, str] | None = None,
+              pool: "WarmPool | None" = None, lock: DeviceLock | None = None) -> RunResult:
     if pool is not None:
         res = pool.run(job, limits=limits, backend=backend, env=env, files=files, copies=copies, lock=lock)
         if res is not None:
@@ -230,7 +243,7 @@ def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str,
 
 def out_of_device_memory(res: RunResult) -> bool:
     """Did the run stop on a CUDA out-of-memory error? While runs share a GPU that can be another run's
-    doing, so the caller judges it once more with the GPU alone (a forged report only costs that rerun)."""
+    doing, so `run_job` runs it once more with the GPU alone (a forged report only costs that rerun)."""
     err = res.first("error")
     text = (str(err[0].get("message", "")) if err else "") + (res.log_tail[-4000:] if res.exit_code else "")
     return "CUDA out of memory" in text or "OutOfMemoryError" in text

@@ -17,9 +17,9 @@ import torch
 from harness import compare as cmp
 from harness import static
 from harness.build import build
-from harness.devlock import DeviceLock, device_alone, device_shared
+from harness.devlock import DeviceLock, device_shared
 from harness.reference import Reference, device_env, get_reference, resolve_backend, resolve_size, timing_job
-from harness.runner import Limits, RunResult, out_of_device_memory, run_job
+from harness.runner import Limits, RunResult, run_job
 from harness.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
 from harness.types import Candidate, Check, Env, Timing, Verdict
 from harness.warm import WarmPool
@@ -134,12 +134,9 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
     # correctness shares the device with other runs; the timed calls get it alone (harness.devlock.Gate)
     res = run_job(job, limits=limits, backend=backend, files=files, copies=copies, env=device_env(device_index),
                   pool=pool, lock=DeviceLock(backend, device_index))
-    if out_of_device_memory(res):  # CUDA: maybe other runs' memory: judged again, GPU alone
+    if res.reran_alone:
         j.skip("device_memory", "CUDA ran out of memory while the GPU was shared with other runs; "
                                 "the candidate was run again with the GPU to itself")
-        with device_alone(backend, device_index):
-            res = run_job(job, limits=limits, backend=backend, files=files, copies=copies,
-                          env=device_env(device_index))
     secs["run"] = time.monotonic() - t1
     secs.update({f"run.{k}": x for k, x in res.phases(t1).items()})  # where the time went (start-up is in hello)
     secs["run.queued"] = res.gate_wait_s  # of which waiting for the device (shared, then the timing slot)
