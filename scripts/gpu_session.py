@@ -54,6 +54,14 @@ def prebuild(sources: list[str], workers: int = 8) -> dict[str, float]:
     return {s: COLD[s] for s in sources}
 
 
+def cuda_sources() -> tuple[dict[str, str], list[str], list[str]]:
+    """The CUDA sources this script builds: known-good kernels by task, the refusals, the adversarial corpus."""
+    kdir = ROOT / "tests" / "kernels" / "cuda"
+    kg = {t: p.read_text() for t in builtin_tasks() if (p := known_good_kernel(load_task(t), "cuda"))}
+    return (kg, [(kdir / k).read_text() for k in REFUSALS],
+            [p.read_text() for p in sorted((ROOT / "tests" / "adversarial").glob("*/*.cu"))])
+
+
 def known_good(args: argparse.Namespace) -> list[dict]:
     """Every shipped CUDA kernel through the pipeline's own GPU executor: `--jobs` verifications share the GPU's
     correctness work, and each timed phase (and each eager/torch.compile baseline) has the GPU alone."""
@@ -174,24 +182,19 @@ def main() -> None:
         return
     if args.what.startswith("prebuild-"):  # one pool of builds, before (or, niced, beside) the GPU work
         t0 = time.monotonic()
-        kdir = ROOT / "tests" / "kernels" / "cuda"
-        kg_tasks = [(t, p) for t in builtin_tasks() if (p := known_good_kernel(load_task(t), "cuda"))]
-        kg = [p.read_text() for _, p in kg_tasks]
-        rest = [(kdir / k).read_text() for k in REFUSALS] \
-            + [p.read_text() for p in sorted((ROOT / "tests" / "adversarial").glob("*/*.cu"))]
-        srcs = {"prebuild-all": kg + rest, "prebuild-known-good": kg, "prebuild-adversarial": rest}[args.what]
+        kg, refusal, adv = cuda_sources()
+        srcs = {"prebuild-all": [*kg.values(), *refusal, *adv], "prebuild-known-good": list(kg.values()),
+                "prebuild-adversarial": [*refusal, *adv]}[args.what]
         res = prebuild(srcs, workers=min(16, os.cpu_count() or 8))
-        for t, p in kg_tasks if args.what != "prebuild-adversarial" else ():
-            print(f"  cold build {t}: {res[p.read_text()]:.1f} s", flush=True)
+        for t, src in kg.items() if args.what != "prebuild-adversarial" else ():
+            print(f"  cold build {t}: {res[src]:.1f} s", flush=True)
         print(f"prebuilt {len(res)} CUDA sources ({args.what}) in {time.monotonic() - t0:.0f} s; cold build "
               f"median {sorted(res.values())[len(res) // 2]:.1f} s", flush=True)
         return
     if args.what == "all":
-        kdir = ROOT / "tests" / "kernels" / "cuda"
-        kg = [known_good_kernel(load_task(t), "cuda") for t in builtin_tasks()]
+        kg, refusal, _ = cuda_sources()
         t0 = time.monotonic()
-        prebuild([p.read_text() for p in kg if p] + [(kdir / k).read_text() for k in REFUSALS],
-                 workers=min(16, os.cpu_count() or 8))
+        prebuild([*kg.values(), *refusal], workers=min(16, os.cpu_count() or 8))
         print(f"prebuilt all in {time.monotonic() - t0:.0f} s", flush=True)
         for what, fn in (("refusals", refusals), ("known-good", known_good)):  # the quick one first
             rows = fn(args)
