@@ -4,7 +4,7 @@ Layout: `README.md` (the dataset card) and `data/<split>/<shard>.parquet`.
 `append` writes one new shard per split to a temporary file, fsyncs it,
 renames it into place, regenerates the card and commits; earlier shards are
 never rewritten. Every write runs under a file lock and starts by undoing
-whatever a killed writer left behind (stale `index.lock`, untracked shards,
+whatever a killed writer left behind (stale git `*.lock` files, untracked shards,
 a half-written card), so a kill at any moment leaves the last commit intact.
 Git itself is driven through its CLI. Bookkeeping that is not part of the
 dataset (the dedup/statistics index, push/pull commit maps) lives under
@@ -110,7 +110,7 @@ class LocalStore:
 
     def _recover(self) -> None:
         """Undo a killed writer: we hold the lock, so nobody else is writing."""
-        (self.path / ".git" / "index.lock").unlink(missing_ok=True)
+        self._remove_stale_git_locks()
         for tmp in (self._meta / "tmp").glob("*") if (self._meta / "tmp").is_dir() else ():
             tmp.unlink(missing_ok=True)
         if self.head() is None:
@@ -119,6 +119,22 @@ class LocalStore:
         if self._git("status", "--porcelain", "--untracked-files=all", "--", "data", "README.md").strip():
             self._git("reset", "-q", "--hard", "HEAD")
             self._git("clean", "-fdq", "--", "data")
+
+    def _remove_stale_git_locks(self) -> None:
+        """Remove the `*.lock` files a git process killed mid-write left (index, HEAD, refs, packed-refs).
+
+        Every git write to the archive runs under our file lock, which we hold, so no git process that
+        could own one of these is alive; left in place, each makes every later write fail with
+        "Unable to create ... .lock: File exists". The ref a killed `git commit` had not yet moved
+        keeps its old value, so the commit it was writing is simply not there.
+        """
+        git_dir = self.path / ".git"
+        stale = [*git_dir.glob("*.lock")]
+        for sub in ("refs", "logs"):
+            if (git_dir / sub).is_dir():
+                stale += [p for p in (git_dir / sub).rglob("*.lock") if p.is_file()]
+        for lock in stale:
+            lock.unlink(missing_ok=True)
 
     # ---- creation -----------------------------------------------------------------------------
     def init(self, *, initial_commit: bool = True) -> str | None:

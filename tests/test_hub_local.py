@@ -218,3 +218,38 @@ def test_append_interrupted_at_each_step_is_undone_or_completed(tmp_path, monkey
     assert reader.read().num_rows == expected + 10
     assert git(store.path, "status", "--porcelain", "--untracked-files=all") == ""
     assert not list((store.path / ".git" / "kernel-evolve" / "tmp").iterdir())
+
+
+def test_locks_left_by_a_git_commit_killed_mid_write_do_not_block_the_next_writer(tmp_path, monkeypatch):
+    """CI once killed an append inside `git commit`: it left `.git/HEAD.lock`, and every later write failed."""
+    import hub.local_store as ls
+
+    store = LocalStore(tmp_path / "a")
+    store.append(synthetic_rows(10, seed=1), "before")
+    head = store.head()
+
+    class Killed(BaseException):
+        pass
+
+    real_run = ls.subprocess.run
+    git_dir = store.path / ".git"
+
+    def run(args, *a, **kw):
+        if "commit" in args:  # what git holds at the moment it updates the branch, then dies
+            for lock in ("index.lock", "HEAD.lock", "refs/heads/main.lock", "packed-refs.lock",
+                         "logs/HEAD.lock"):
+                (git_dir / lock).parent.mkdir(parents=True, exist_ok=True)
+                (git_dir / lock).write_text("")
+            raise Killed
+        return real_run(args, *a, **kw)
+
+    monkeypatch.setattr(ls.subprocess, "run", run)
+    with pytest.raises(Killed):
+        store.append(synthetic_rows(10, seed=2), "interrupted")
+    monkeypatch.undo()
+    reader = LocalStore(store.path)
+    assert reader.head() == head and reader.read().num_rows == 10
+    reader.append(synthetic_rows(10, seed=3), "after")
+    assert reader.read().num_rows == 20 and len(reader.log()) == 3
+    assert git(store.path, "status", "--porcelain", "--untracked-files=all") == ""
+    assert not list(git_dir.glob("*.lock")) and not list((git_dir / "refs").rglob("*.lock"))
