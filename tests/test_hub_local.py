@@ -158,11 +158,13 @@ def test_append_killed_at_random_points_never_corrupts(tmp_path):
     for round_ in range(6):
         done = len(store.log()) - 1
         proc = subprocess.Popen([sys.executable, "-c", script, str(store.path), str(1000 * round_)],
-                                start_new_session=True, stdout=subprocess.PIPE, text=True)
+                                start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"  # imports done: from here on it only appends
         time.sleep(rnd.uniform(0.0, 1.5))  # an append takes ~0.2 s, so the kill lands anywhere inside one
+        alive = proc.poll() is None  # a writer that could not recover from the last kill has died by now
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        assert alive, f"round {round_}: the writer died before the kill: {proc.stderr.read()[-2000:]}"
         reader = LocalStore(store.path)  # what a new process sees right after the kill
         log = reader.log()
         commits = len(log) - 1
