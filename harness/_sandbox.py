@@ -8,6 +8,7 @@ It owns the isolation of one runner process:
 - a drop to an unprivileged uid/gid, so the worker cannot signal, trace or
   read the trusted processes, nor write the build cache;
 - otherwise: it makes itself a child subreaper and kills every descendant;
+- not dumpable (`harness/procguard.py`), so a worker of its own uid cannot read or trace it;
 - resource limits (address space, processes, file size, no core dumps);
 - a wall-clock timeout, after which the whole tree is killed.
 Armed mode (`go_fd` in the config, used by `harness.warm`): the worker is started
@@ -32,6 +33,7 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 
 
 def _libc():
@@ -195,6 +197,8 @@ def main() -> int:
     cfg = json.loads(sys.argv[1])
     me = os.getpid()
     libc = _libc()
+    # closed to the candidate where it runs as this user (no uid drop): see harness/procguard.py
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     isolated = net = False
     if os.geteuid() == 0:
         # each namespace on its own: some hosts' GPU drivers fail under a PID namespace (runner.py probes that)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from harness import wire
+from harness import procguard, wire
 from harness.devlock import GATE_MAX_S, DeviceLock, Gate
 from harness.uids import alloc_uid, can_drop_privileges, free_uid, reap_uid
 
@@ -313,6 +313,8 @@ def sandbox_config(tmp: Path, uid: int | None, cmd: list[str], *, limits: Limits
 
 
 def start_sandbox(cfg: dict[str, Any], pass_fds: list[int]) -> subprocess.Popen:
+    # the parent holds the references and the user's environment: closed to a candidate of its own uid
+    procguard.close_to_same_user()
     return subprocess.Popen(
         [sys.executable, "-s", "-B", str(SANDBOX), json.dumps(cfg)],
         pass_fds=pass_fds, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

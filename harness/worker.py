@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from harness import wire  # noqa: E402
+from harness import procguard, wire  # noqa: E402
 from harness.measure import bandwidth_gbps, fill_poison, flat, profile, sync, time_calls  # noqa: E402
 
 OUT = None
@@ -334,6 +334,7 @@ def wait_for_job(ready_fd):
 
 def main():
     global OUT, CUDA_AT_START
+    procguard.close_to_same_user()  # before any task or candidate code: a reference's outputs, a rival's memory
     path = wait_for_job(int(sys.argv[2])) if sys.argv[1] == "--wait" else sys.argv[1]
     CUDA_AT_START = torch.cuda.is_initialized()
     with open(path) as f:
