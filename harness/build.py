@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -26,10 +27,14 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-BUILD_SCHEMA = "1"
+if TYPE_CHECKING:
+    from harness.compile_sandbox import CompileRun
+
+BUILD_SCHEMA = "2"  # 2: builds run sandboxed (harness.compile_sandbox); no entry from before is reused
 _key_locks: dict[str, threading.Lock] = {}
 _key_locks_guard = threading.Lock()
 
@@ -44,13 +49,26 @@ class BuildResult:
     seconds: float
     cached: bool
     path: str = "whole"   # how it was built: whole, split (kernel and host units apart), format K
+    isolation: str = ""   # the compiler's sandbox, as in a verdict's isolation check ("" for old entries)
+
+
+def default_cache_root() -> Path:
+    """KERNEL_EVOLVE_CACHE, else for root `/var/cache/kernel-evolve/builds` (a place other uids can traverse,
+    so builds can drop to a uid of their own; `/root` is closed to them), else `~/.cache/kernel-evolve/builds`."""
+    if os.environ.get("KERNEL_EVOLVE_CACHE"):
+        return Path(os.environ["KERNEL_EVOLVE_CACHE"])
+    if os.geteuid() == 0 and os.access("/var/cache", os.W_OK):
+        return Path("/var/cache/kernel-evolve/builds")
+    return Path(os.path.expanduser("~")) / ".cache" / "kernel-evolve" / "builds"
 
 
 def cache_root() -> Path:
-    root = os.environ.get("KERNEL_EVOLVE_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "kernel-evolve", "builds")
-    p = Path(root)
+    """The build cache, created if missing; other uids may traverse it (a sandboxed build runs as one)."""
+    p = default_cache_root()
     p.mkdir(parents=True, exist_ok=True)
+    st = p.stat()
+    if st.st_uid == os.geteuid() and not st.st_mode & 0o001:
+        os.chmod(p, stat.S_IMODE(st.st_mode) | 0o011)  # traversable, not listable
     return p
 
 
@@ -129,12 +147,12 @@ def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | No
             so = tmp / f"{name}.so"
             path = "format K" if format == "K" else "whole"
             if format == "K":
-                ok, output = k_compile(str(src), str(so), backend=backend, arch=arch, timeout_s=timeout_s)
+                run = k_compile(str(src), str(so), backend=backend, arch=arch, timeout_s=timeout_s)
             else:
-                ok, output, path = _build_a(source, name, src, tmp, backend, flags, arch, timeout_s)
-            ok = ok and so.is_file()
-            status = {"ok": ok, "error": "" if ok else trim_compiler_output(output, str(tmp)) or "build failed",
-                      "seconds": time.monotonic() - t0, "path": path}
+                run, path = _build_a(source, name, src, tmp, backend, flags, arch, timeout_s)
+            ok = run.returncode == 0 and so.is_file()
+            status = {"ok": ok, "error": "" if ok else trim_compiler_output(run.output, str(tmp)) or "build failed",
+                      "seconds": time.monotonic() - t0, "path": path, "isolation": run.isolation}
             (tmp / "status.json").write_text(json.dumps(status))
             os.chmod(tmp, 0o755)
             try:
@@ -150,9 +168,10 @@ def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | No
 
 
 def _build_a(source: str, name: str, src: Path, tmp: Path, backend: str, flags: dict, arch: str,
-             timeout_s: float) -> tuple[bool, str, str]:
+             timeout_s: float) -> tuple["CompileRun", str]:
     """Format A: on CUDA, the kernel unit (nvcc, no torch headers) and the host unit (host compiler + PCH)
-    built apart where the source splits; otherwise, or if that build fails, the source whole."""
+    built apart where the source splits; otherwise, or if that build fails, the source whole.
+    (the compiler's run, the path it took)"""
     from harness.split import split_source
 
     sp = split_source(source) if backend == "cuda" and not os.environ.get("KE_NO_SPLIT") else None
@@ -160,35 +179,40 @@ def _build_a(source: str, name: str, src: Path, tmp: Path, backend: str, flags: 
         host, kern = tmp / "ke_host.cpp", tmp / "ke_kernel.cu"
         host.write_text(sp.host_cpp)
         kern.write_text(sp.kernel_cu)
-        ok, output = _build_extension(name, [host, kern], tmp, backend, flags, arch, timeout_s)
-        if ok:
-            return ok, output, "split"
+        run = _build_extension(name, [host, kern], tmp, backend, flags, arch, timeout_s)
+        if run.returncode == 0:
+            return run, "split"
         for leftover in tmp.glob("*.o"):
             leftover.unlink()
-    ok, output = _build_extension(name, [src], tmp, backend, flags, arch, timeout_s)
-    return ok, output, "whole" if sp is None else "whole (the split build failed)"
+    run = _build_extension(name, [src], tmp, backend, flags, arch, timeout_s)
+    return run, "whole" if sp is None else "whole (the split build failed)"
 
 
 def _build_extension(name: str, sources: list[Path], tmp: Path, backend: str, flags: dict, arch: str,
-                     timeout_s: float) -> tuple[bool, str]:
-    """A torch extension through cpp_extension + ninja, in a child process (a crash or hang stays there)."""
+                     timeout_s: float) -> "CompileRun":
+    """A torch extension through cpp_extension + ninja, in a sandboxed child process (harness.compile_sandbox)."""
     from harness import pch  # the shared torch PCH; GCC ignores one that does not fit the flags
 
     extra = pch.include_flags(backend)
     spec = {"name": name, "sources": [str(s) for s in sources], "dir": str(tmp), "backend": backend, **flags}
     spec["cflags"] = list(spec["cflags"]) + extra
-    env = dict(os.environ)
+    from harness.compile_sandbox import run_compiler
+
+    run = run_compiler([sys.executable, "-s", __file__, json.dumps(spec)], cwd=tmp, env=compiler_env(backend, arch),
+                       timeout_s=timeout_s)
+    if run.returncode == 0 and not extra:
+        pch.learn(tmp / "build.ninja", backend)
+    return run
+
+
+def compiler_env(backend: str, arch: str) -> dict[str, str]:
+    """What a build adds to the sandbox's clean environment: the compilers and parallelism the user chose."""
+    env = {k: os.environ[k] for k in ("CC", "CXX", "MAX_JOBS", "NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS")
+           if k in os.environ}
     if backend == "cuda" and arch:
         env["TORCH_CUDA_ARCH_LIST"] = arch
     env.setdefault("MAX_JOBS", "2")
-    try:
-        proc = subprocess.run([sys.executable, "-s", __file__, json.dumps(spec)], capture_output=True,
-                              text=True, timeout=timeout_s, env=env, start_new_session=True)
-        if proc.returncode == 0 and not extra:
-            pch.learn(tmp / "build.ninja", backend)
-        return proc.returncode == 0, proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as e:
-        return False, f"error: the compiler ran past {timeout_s:.0f} s and was killed\n{e.stdout or ''}"
+    return env
 
 
 def _read_entry(final: Path, key: str, name: str, t0: float, cached: bool = True) -> BuildResult | None:
@@ -201,7 +225,7 @@ def _read_entry(final: Path, key: str, name: str, t0: float, cached: bool = True
     return BuildResult(ok=ok, key=key, so_path=str(so) if ok else "", module_name=name,
                        error="" if ok else status.get("error", "build failed"),
                        seconds=time.monotonic() - t0 if cached else float(status.get("seconds", 0.0)),
-                       cached=cached, path=str(status.get("path", "whole")))
+                       cached=cached, path=str(status.get("path", "whole")), isolation=str(status.get("isolation", "")))
 
 
 class BuildPool:

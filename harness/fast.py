@@ -23,13 +23,16 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
-import subprocess
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from harness.measure import fill_poison
+
+if TYPE_CHECKING:
+    from harness.compile_sandbox import CompileRun
 
 KE_ABI = r"""// ke_abi.h: the kernel-evolve format-K ABI (provided by the harness; do not redefine)
 #pragma once
@@ -69,8 +72,8 @@ def k_flags(backend: str, arch: str) -> list[str]:
     return ["-O3", "-fopenmp", "-fPIC", "-shared"]
 
 
-def k_compile(source_path: str, out_path: str, *, backend: str, arch: str, timeout_s: float) -> tuple[bool, str]:
-    """One compiler call, in the source's directory (where ke_abi.h is written). (ok, compiler output)."""
+def k_compile(source_path: str, out_path: str, *, backend: str, arch: str, timeout_s: float) -> "CompileRun":
+    """One sandboxed compiler call (harness.compile_sandbox), in the source's directory, where ke_abi.h is written."""
     d = os.path.dirname(source_path)
     with open(os.path.join(d, "ke_abi.h"), "w") as f:
         f.write(KE_ABI)
@@ -80,13 +83,10 @@ def k_compile(source_path: str, out_path: str, *, backend: str, arch: str, timeo
     else:
         cmd = [os.environ.get("CXX", "g++"), "-x", "c++", "-std=c++17", *k_flags(backend, arch), "-I", d,
                "-o", out_path, source_path]
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=d, start_new_session=True)
-    except subprocess.TimeoutExpired as e:
-        return False, f"error: the compiler ran past {timeout_s:.0f} s and was killed\n{e.stdout or ''}"
-    except OSError as e:
-        return False, f"error: cannot run the compiler {cmd[0]}: {e}"
-    return p.returncode == 0 and os.path.isfile(out_path), p.stdout + p.stderr
+    from harness.build import compiler_env
+    from harness.compile_sandbox import run_compiler
+
+    return run_compiler(cmd, cwd=Path(d), env=compiler_env(backend, arch), timeout_s=timeout_s)
 
 
 def _ke(t: torch.Tensor) -> KeTensor:

@@ -29,9 +29,9 @@ LOCK_STALE_S = 900.0
 
 
 def _root() -> Path:
-    root = os.environ.get("KERNEL_EVOLVE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "kernel-evolve",
-                                                                  "builds")
-    return Path(root)
+    from harness.build import default_cache_root  # (build imports this module lazily)
+
+    return default_cache_root()
 
 
 def flags_from_ninja(build_ninja: Path) -> tuple[str, list[str]] | None:

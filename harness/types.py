@@ -99,6 +99,11 @@ class Env:
     arch: str = ""
 
 
+def uid_dropped(isolation: str) -> bool:
+    """Did the sandbox described by an isolation string (the supervisor's, "a + b + uid N + ...") drop to a uid?"""
+    return any(p.strip().startswith("uid ") for p in isolation.split("+"))
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The harness's answer for one candidate. Only status == "verified" means correct."""
@@ -135,7 +140,7 @@ class Verdict:
             return ()
         parts = [p.strip() for p in iso.split("+")]
         gaps = []
-        if not any(p.startswith("uid ") for p in parts):
+        if not uid_dropped(iso):
             gaps.append("no uid drop: the candidate ran as the harness's own user, able to read and write "
                         "that user's files (the build and reference caches included)")
         if "net-namespace" not in parts:

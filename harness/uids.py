@@ -34,6 +34,17 @@ def _world_reachable(path: Path) -> bool:
         return False
 
 
+def closed_parent(path: Path) -> Path | None:
+    """The first folder above `path` that another uid cannot traverse (None: all of them can)."""
+    for d in reversed(list(Path(path).resolve().parents)[:-1]):
+        try:
+            if not os.stat(d).st_mode & stat.S_IXOTH:
+                return d
+        except OSError:
+            return d
+    return None
+
+
 def can_drop_privileges() -> bool:
     return os.geteuid() == 0 and _world_reachable(Path(sys.executable)) and _world_reachable(HERE / "worker.py") and \
         _world_reachable(Path(torch.__file__))

@@ -21,7 +21,7 @@ from harness.devlock import DeviceLock, device_shared
 from harness.reference import Reference, device_env, get_reference, resolve_backend, resolve_size, timing_job
 from harness.runner import Limits, RunResult, run_job
 from harness.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
-from harness.types import Candidate, Check, Env, Timing, Verdict
+from harness.types import Candidate, Check, Env, Timing, Verdict, uid_dropped
 from harness.warm import WarmPool
 
 ALLOWED_ATEN = frozenset(
@@ -107,7 +107,9 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
         if not b.ok:
             j.fail("compile", b.error, "compile_error")
             return done()
-        j.ok("compile", "cached" if b.cached else f"built in {b.seconds:.1f} s ({b.path})")
+        gap = f"; the compiler ran without a uid drop ({b.isolation})" if b.isolation and not uid_dropped(b.isolation) \
+            else ""
+        j.ok("compile", ("cached" if b.cached else f"built in {b.seconds:.1f} s ({b.path})") + gap)
         copies[f"{b.module_name}.so"] = b.so_path
         job["candidate"] = {"format": candidate.format, "module_name": b.module_name,
                             "so_path": f"{b.module_name}.so"}
