@@ -10,6 +10,8 @@ It owns the isolation of one runner process:
 - otherwise: it makes itself a child subreaper and kills every descendant;
 - not dumpable (`harness/procguard.py`), so a worker of its own uid cannot read or trace it;
 - resource limits (address space, processes, file size, no core dumps);
+- Landlock where the kernel has it (`harness/_landlock.py`): writes only beneath its own folder, no
+  TCP, no signals to processes outside the sandbox;
 - a wall-clock timeout, after which the whole tree is killed.
 Armed mode (`go_fd` in the config, used by `harness.warm`): the worker is started
 at once and waits, in trusted code only, for its job path on its stdin; the
@@ -120,6 +122,10 @@ def _exec_worker(cfg: dict) -> None:
         os.dup2(stdin if stdin is not None else os.open(os.devnull, os.O_RDONLY), 0)
         for fd in cfg.get("pass_fds", []):
             os.set_inheritable(fd, True)
+        if cfg.get("_landlock"):  # last: it also forbids what the lines above needed (the log in its folder is open)
+            import _landlock  # harness/_landlock.py, beside this script
+
+            _landlock.restrict(cfg["cwd"])
         os.execve(cfg["cmd"][0], cfg["cmd"], cfg["env"])
     except BaseException as e:  # noqa: BLE001 - report and die; never return into the supervisor
         try:
@@ -215,6 +221,12 @@ def main() -> int:
     if cfg.get("uid") is not None and os.geteuid() == 0:
         applied.append(f"uid {cfg['uid']}")
     applied.append("rlimits")
+    if cfg.get("landlock"):
+        import _landlock  # harness/_landlock.py, beside this script
+
+        abi = _landlock.abi_version()
+        cfg["_landlock"] = abi > 0  # the worker applies it before exec, or does not start (never claimed falsely)
+        applied.append(_landlock.describe(abi) if abi > 0 else "no landlock (the kernel has none)")
     sys.stderr.write(json.dumps({"isolation": " + ".join(applied)}) + "\n")
     sys.stderr.flush()
     go = cfg.get("go_fd")

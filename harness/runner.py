@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from harness import procguard, wire
+from harness import _landlock, procguard, wire
 from harness.devlock import GATE_MAX_S, DeviceLock, Gate
 from harness.uids import alloc_uid, can_drop_privileges, free_uid, reap_uid
 
@@ -122,6 +122,7 @@ def clean_env(extra: dict[str, str] | None = None, *, home: str) -> dict[str, st
 _PROBE = "import torch; assert torch.ones(8, device='cuda').sum().item() == 8"
 _ns_lock = threading.Lock()
 _ns_choice: dict[str, tuple[bool, bool, str]] = {}
+_landlock_choice: dict[str, bool] = {}
 
 
 def sandbox_namespaces(backend: str) -> tuple[bool, bool, str]:
@@ -143,10 +144,31 @@ def sandbox_namespaces(backend: str) -> tuple[bool, bool, str]:
         return _ns_choice[backend]
 
 
+def sandbox_landlock(backend: str) -> bool:
+    """Whether this backend's sandboxes ask for Landlock (harness/_landlock.py): always where the kernel has
+    it, except on a CUDA host whose driver fails under it (probed once, with the namespaces chosen above;
+    the note then says so in every verdict's isolation check)."""
+    if _landlock.abi_version() <= 0:
+        return False
+    if backend != "cuda":
+        return True
+    pid_ns, net_ns, _ = sandbox_namespaces(backend)
+    with _ns_lock:
+        if backend not in _landlock_choice:
+            err = _sandboxed_python(_PROBE, pid_ns=pid_ns, net_ns=net_ns, landlock=True)
+            _landlock_choice[backend] = not err or bool(_sandboxed_python(_PROBE, pid_ns=pid_ns, net_ns=net_ns,
+                                                                           landlock=False))
+            if not _landlock_choice[backend]:
+                pid_ns, net_ns, note = _ns_choice.get(backend, (pid_ns, net_ns, ""))
+                _ns_choice[backend] = (pid_ns, net_ns, (f"{note}; " if note else "") +
+                                       f"no landlock: CUDA fails under it on this host ({err})")
+        return _landlock_choice[backend]
+
+
 def _probe_cuda_namespaces() -> tuple[bool, bool, str]:
     errors = []
     for pid_ns, net_ns in ((True, True), (False, True), (False, False)):
-        err = _sandboxed_python(_PROBE, pid_ns=pid_ns, net_ns=net_ns)
+        err = _sandboxed_python(_PROBE, pid_ns=pid_ns, net_ns=net_ns, landlock=False)
         if not err:
             dropped = [n for n, on in (("PID", pid_ns), ("network", net_ns)) if not on]
             note = f"no {' or '.join(dropped)} namespace: CUDA fails inside one on this host ({errors[0]})" \
@@ -156,7 +178,8 @@ def _probe_cuda_namespaces() -> tuple[bool, bool, str]:
     return True, True, ""  # CUDA fails everywhere: keep full isolation and let the run report the error
 
 
-def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, timeout_s: float = 120.0) -> str:
+def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, landlock: bool,
+                      timeout_s: float = 120.0) -> str:
     """Run `python -c code` in the sandbox as a job would run; '' on success, else the last error line."""
     tmp = Path(tempfile.mkdtemp(prefix="ke-probe-"))
     uid = alloc_uid() if can_drop_privileges() else None
@@ -166,7 +189,7 @@ def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, timeout_s: float
         # the CUDA backend's sandbox (no address-space limit, no malloc perturbing), namespaces as given
         cfg = sandbox_config(tmp, uid, [sys.executable, "-s", "-B", "-c", code],
                              limits=Limits(startup_s=0.0, timeout_s=timeout_s), backend="cuda", env=None,
-                             pass_fds=[], namespaces=(pid_ns, net_ns, ""))
+                             pass_fds=[], namespaces=(pid_ns, net_ns, ""), landlock=landlock)
         code_ = subprocess.run([sys.executable, "-s", "-B", str(SANDBOX), json.dumps(cfg)], stdin=subprocess.DEVNULL,
                                capture_output=True, timeout=timeout_s + 30, start_new_session=True).returncode
         if code_ == 0:
@@ -291,11 +314,13 @@ def write_job(tmp: Path, uid: int | None, job: dict[str, Any], files: dict[str, 
 
 def sandbox_config(tmp: Path, uid: int | None, cmd: list[str], *, limits: Limits, backend: str,
                    env: dict[str, str] | None, pass_fds: list[int],
-                   namespaces: tuple[bool, bool, str] | None = None) -> dict[str, Any]:
+                   namespaces: tuple[bool, bool, str] | None = None, landlock: bool | None = None) -> dict[str, Any]:
     """The supervisor's configuration for one run in `tmp` (see harness/_sandbox.py).
 
     `namespaces` is (PID namespace, network namespace, note); by default `sandbox_namespaces(backend)`.
+    `landlock`: by default `sandbox_landlock(backend)` (decided first: on CUDA its probe may add to the note).
     """
+    landlock = sandbox_landlock(backend) if landlock is None else landlock
     extra = dict(env or {})
     if backend == "cpu":
         # glibc fills every fresh allocation with 0x7f bytes (3.4e38 as float32, 1.4e306 as float64), and
@@ -309,6 +334,7 @@ def sandbox_config(tmp: Path, uid: int | None, cmd: list[str], *, limits: Limits
         "uid": uid, "gid": uid, "pass_fds": list(pass_fds), "host_netns": _netns(),
     }
     cfg["pid_namespace"], cfg["net_namespace"], cfg["note"] = namespaces or sandbox_namespaces(backend)
+    cfg["landlock"] = landlock
     return cfg
 
 

@@ -139,14 +139,19 @@ class Verdict:
         if iso is None:
             return ()
         parts = [p.strip() for p in iso.split("+")]
+        landlock = any(p.startswith("landlock v") for p in parts)
         gaps = []
         if not uid_dropped(iso):
-            gaps.append("no uid drop: the candidate ran as the harness's own user, able to read and write "
-                        "that user's files (the build and reference caches included)")
+            gaps.append("no uid drop: the candidate ran as the harness's own user, able to read that user's files"
+                        + ("" if landlock else " and write them (the archive and the build cache included)"))
         if "net-namespace" not in parts:
-            gaps.append("no network namespace: the candidate could reach the network")
+            gaps.append("no network namespace: the candidate could reach the network"
+                        + (" (Landlock stopped TCP only)" if landlock else ""))
         if "pid-namespace" not in parts:
             gaps.append("no PID namespace: processes it left behind were found by the subreaper alone")
+        if not landlock:
+            gaps.append("no Landlock: the candidate could write wherever its uid may (/tmp and /dev/shm included, "
+                        "where a later run can read what it left) and signal processes outside its sandbox")
         return tuple(gaps)
 
     def to_dict(self) -> dict[str, Any]:

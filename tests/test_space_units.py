@@ -199,13 +199,15 @@ def test_evolve_streams_snapshots_and_stages_rows(tmp_path, archive):
 
 
 @pytest.mark.parametrize("iso, gaps", [
-    ("pid-namespace + net-namespace + uid 61000 + rlimits", []),
-    ("pid-namespace + net-namespace + uid 61000 + rlimits + pre-started sandbox", []),
-    ("subreaper + net-namespace + no PID namespace: CUDA fails inside one on this host (304) + uid 61447 + rlimits",
-     ["no PID namespace"]),
-    ("subreaper + rlimits", ["no uid drop", "no network namespace", "no PID namespace"]),
-    ("pid-namespace + host-network + rlimits", ["no uid drop", "no network namespace"]),
-    ("unknown", ["no uid drop", "no network namespace", "no PID namespace"]),
+    ("pid-namespace + net-namespace + uid 61000 + rlimits + landlock v7 (writes only in its folder)", []),
+    ("pid-namespace + net-namespace + uid 61000 + rlimits + landlock v6 (x) + pre-started sandbox", []),
+    ("pid-namespace + net-namespace + uid 61000 + rlimits", ["no Landlock"]),
+    ("subreaper + net-namespace + no PID namespace: CUDA fails inside one on this host (304) + uid 61447 + rlimits "
+     "+ landlock v7 (x)", ["no PID namespace"]),
+    ("subreaper + rlimits + landlock v4 (x)", ["no uid drop", "no network namespace", "no PID namespace"]),
+    ("subreaper + rlimits", ["no uid drop", "no network namespace", "no PID namespace", "no Landlock"]),
+    ("pid-namespace + host-network + rlimits", ["no uid drop", "no network namespace", "no Landlock"]),
+    ("unknown", ["no uid drop", "no network namespace", "no PID namespace", "no Landlock"]),
 ])
 def test_verdicts_say_what_their_sandbox_lacked(iso, gaps):
     from rich.console import Console
