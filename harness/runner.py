@@ -120,6 +120,14 @@ def clean_env(extra: dict[str, str] | None = None, *, home: str) -> dict[str, st
 
 
 _PROBE = "import torch; assert torch.ones(8, device='cuda').sum().item() == 8"
+# under Landlock, also what a worker does past start-up on CUDA: the profiler (CUPTI) around a kernel
+_PROBE_WORK = _PROBE + """
+from torch.profiler import ProfilerActivity, profile
+with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    (torch.ones(1 << 20, device='cuda') * 2).sum().item()
+    torch.cuda.synchronize()
+assert any(float(getattr(e, 'self_device_time_total', 0) or 0) > 0 for e in prof.key_averages())
+"""
 _ns_lock = threading.Lock()
 _ns_choice: dict[str, tuple[bool, bool, str]] = {}
 _landlock_choice: dict[str, bool] = {}
@@ -155,8 +163,8 @@ def sandbox_landlock(backend: str) -> bool:
     pid_ns, net_ns, _ = sandbox_namespaces(backend)
     with _ns_lock:
         if backend not in _landlock_choice:
-            err = _sandboxed_python(_PROBE, pid_ns=pid_ns, net_ns=net_ns, landlock=True)
-            _landlock_choice[backend] = not err or bool(_sandboxed_python(_PROBE, pid_ns=pid_ns, net_ns=net_ns,
+            err = _sandboxed_python(_PROBE_WORK, pid_ns=pid_ns, net_ns=net_ns, landlock=True)
+            _landlock_choice[backend] = not err or bool(_sandboxed_python(_PROBE_WORK, pid_ns=pid_ns, net_ns=net_ns,
                                                                            landlock=False))
             if not _landlock_choice[backend]:
                 pid_ns, net_ns, note = _ns_choice.get(backend, (pid_ns, net_ns, ""))
@@ -178,7 +186,7 @@ def _probe_cuda_namespaces() -> tuple[bool, bool, str]:
     return True, True, ""  # CUDA fails everywhere: keep full isolation and let the run report the error
 
 
-def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, landlock: bool,
+def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, landlock: bool = True,
                       timeout_s: float = 120.0) -> str:
     """Run `python -c code` in the sandbox as a job would run; '' on success, else the last error line."""
     tmp = Path(tempfile.mkdtemp(prefix="ke-probe-"))

@@ -30,11 +30,38 @@ def test_sandboxed_code_can_name_its_user() -> None:
                                     pid_ns=False, net_ns=True) == ""
 
 
+def test_cuda_keeps_landlock_unless_the_driver_fails_under_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import _landlock
+
+    if _landlock.abi_version() <= 0:
+        pytest.skip("this kernel has no Landlock")
+    monkeypatch.setattr(runner, "_ns_choice", {"cuda": (False, True, "no PID namespace: (304)")})
+    monkeypatch.setattr(runner, "_landlock_choice", {})
+    tried = []
+
+    def fails_under_landlock(code: str, *, pid_ns: bool, net_ns: bool, landlock: bool = True,
+                             timeout_s: float = 120.0) -> str:
+        tried.append((pid_ns, net_ns, landlock))
+        assert "profile" in code  # the probe also runs the profiler, as every timed CUDA run does
+        return "RuntimeError: CUDA driver failed: x" if landlock else ""
+
+    monkeypatch.setattr(runner, "_sandboxed_python", fails_under_landlock)
+    assert runner.sandbox_landlock("cuda") is False and tried == [(False, True, True), (False, True, False)]
+    assert runner.sandbox_namespaces("cuda")[2] == \
+        "no PID namespace: (304); no landlock: CUDA fails under it on this host (RuntimeError: CUDA driver failed: x)"
+    assert runner.sandbox_landlock("cuda") is False and len(tried) == 2  # probed once per process
+    assert runner.sandbox_landlock("cpu") is True
+    monkeypatch.setattr(runner, "_landlock_choice", {})
+    monkeypatch.setattr(runner, "_sandboxed_python", lambda *a, **k: "")
+    assert runner.sandbox_landlock("cuda") is True
+
+
 @root_only
 def test_probe_picks_the_strongest_set_cuda_survives(monkeypatch: pytest.MonkeyPatch) -> None:
     tried = []
 
-    def fake(code: str, *, pid_ns: bool, net_ns: bool, timeout_s: float = 120.0) -> str:
+    def fake(code: str, *, pid_ns: bool, net_ns: bool, landlock: bool = True, timeout_s: float = 120.0) -> str:
+        assert not landlock  # the namespaces are chosen first, without Landlock
         tried.append((pid_ns, net_ns))
         return "RuntimeError: ... Error 304" if pid_ns else ""
 
@@ -83,7 +110,9 @@ def test_subreaper_kills_a_double_forked_setsid_child() -> None:
             "    os._exit(0)\n"
             "time.sleep(0.5)\n")
     os.chmod(tmp_path, 0o777)
-    assert runner._sandboxed_python(code, pid_ns=False, net_ns=False) == ""
+    # the pid file is written outside the sandbox's folder, which Landlock forbids: off here, since what is
+    # tested is the subreaper alone
+    assert runner._sandboxed_python(code, pid_ns=False, net_ns=False, landlock=False) == ""
     pid = int(pidfile.read_text())
     deadline = time.monotonic() + 5
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
