@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import runner
+from harness.sandbox_choice import sandbox_namespaces
 from harness.uids import alloc_uid, can_drop_privileges, closed_parent, free_uid, reap_uid
 
 BUILD_LIMITS = runner.Limits(timeout_s=600.0, startup_s=0.0, memory_mb=None, nproc=512, fsize_mb=4096)
@@ -70,7 +71,7 @@ def run_compiler(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None
     cmd = [os.path.abspath(exe), *cmd[1:]]  # the supervisor execs it without a PATH search
     closed = closed_parent(cwd) if can_drop_privileges() else None
     uid = alloc_uid() if can_drop_privileges() and closed is None else None
-    pid_ns, net_ns, note = runner.sandbox_namespaces("cpu")
+    pid_ns, net_ns, note = sandbox_namespaces("cpu")
     if closed is not None:
         note = (f"{note}; " if note else "") + (f"no uid drop for the build: other uids cannot traverse {closed} "
                                                 "(set KERNEL_EVOLVE_CACHE to a folder they can)")

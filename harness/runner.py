@@ -2,8 +2,8 @@
 
 `run_job` writes a job description into a private temporary directory, starts
 `harness/_sandbox.py` (which starts `harness/worker.py` under an unprivileged
-uid, in new PID and network namespaces where the OS allows: see
-`sandbox_namespaces`), and reads the
+uid, in new PID and network namespaces and under Landlock where the OS allows: see
+`harness.sandbox_choice`), and reads the
 worker's messages from a pipe that only the worker holds a write end of (or hands
 the job to a worker that `harness.warm` pre-started in the same kind of sandbox). The
 environment is built from a whitelist, so no token or secret reaches the
@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from harness import _landlock, procguard, wire
+from harness import procguard, wire
+from harness.sandbox_choice import sandbox_landlock, sandbox_namespaces
 from harness.devlock import GATE_MAX_S, DeviceLock, Gate
 from harness.uids import alloc_uid, can_drop_privileges, free_uid, reap_uid
 
@@ -117,98 +118,6 @@ def clean_env(extra: dict[str, str] | None = None, *, home: str) -> dict[str, st
     })
     env.update(extra or {})
     return env
-
-
-_PROBE = "import torch; assert torch.ones(8, device='cuda').sum().item() == 8"
-# under Landlock, also what a worker does past start-up on CUDA: the profiler (CUPTI) around a kernel
-_PROBE_WORK = _PROBE + """
-from torch.profiler import ProfilerActivity, profile
-with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-    (torch.ones(1 << 20, device='cuda') * 2).sum().item()
-    torch.cuda.synchronize()
-assert any(float(getattr(e, 'self_device_time_total', 0) or 0) > 0 for e in prof.key_averages())
-"""
-_ns_lock = threading.Lock()
-_ns_choice: dict[str, tuple[bool, bool, str]] = {}
-_landlock_choice: dict[str, bool] = {}
-
-
-def sandbox_namespaces(backend: str) -> tuple[bool, bool, str]:
-    """(PID namespace, network namespace, note) for this backend's sandboxes on this host.
-
-    Both namespaces, unless the GPU driver cannot initialise inside them: some hosts' drivers (gVisor's
-    nvproxy on the project's H100 machines) fail `cudaGetDeviceCount` with error 304 under a new PID
-    namespace. The first CUDA run of a process then probes the strongest set that works (PID+net, net,
-    none) in a real sandbox (uid drop, rlimits) and uses it; the note goes into every verdict's isolation
-    check, so the weaker sandbox is never silent. Without a PID namespace the supervisor is a child
-    subreaper and still kills every descendant, and the per-run uid still keeps the worker from the
-    trusted processes.
-    """
-    if backend != "cuda" or os.geteuid() != 0:
-        return True, True, ""
-    with _ns_lock:
-        if backend not in _ns_choice:
-            _ns_choice[backend] = _probe_cuda_namespaces()
-        return _ns_choice[backend]
-
-
-def sandbox_landlock(backend: str) -> bool:
-    """Whether this backend's sandboxes ask for Landlock (harness/_landlock.py): always where the kernel has
-    it, except on a CUDA host whose driver fails under it (probed once, with the namespaces chosen above;
-    the note then says so in every verdict's isolation check)."""
-    if _landlock.abi_version() <= 0:
-        return False
-    if backend != "cuda":
-        return True
-    pid_ns, net_ns, _ = sandbox_namespaces(backend)
-    with _ns_lock:
-        if backend not in _landlock_choice:
-            err = _sandboxed_python(_PROBE_WORK, pid_ns=pid_ns, net_ns=net_ns, landlock=True)
-            _landlock_choice[backend] = not err or bool(_sandboxed_python(_PROBE_WORK, pid_ns=pid_ns, net_ns=net_ns,
-                                                                           landlock=False))
-            if not _landlock_choice[backend]:
-                pid_ns, net_ns, note = _ns_choice.get(backend, (pid_ns, net_ns, ""))
-                _ns_choice[backend] = (pid_ns, net_ns, (f"{note}; " if note else "") +
-                                       f"no landlock: CUDA fails under it on this host ({err})")
-        return _landlock_choice[backend]
-
-
-def _probe_cuda_namespaces() -> tuple[bool, bool, str]:
-    errors = []
-    for pid_ns, net_ns in ((True, True), (False, True), (False, False)):
-        err = _sandboxed_python(_PROBE, pid_ns=pid_ns, net_ns=net_ns, landlock=False)
-        if not err:
-            dropped = [n for n, on in (("PID", pid_ns), ("network", net_ns)) if not on]
-            note = f"no {' or '.join(dropped)} namespace: CUDA fails inside one on this host ({errors[0]})" \
-                if dropped else ""
-            return pid_ns, net_ns, note
-        errors.append(err)
-    return True, True, ""  # CUDA fails everywhere: keep full isolation and let the run report the error
-
-
-def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, landlock: bool = True,
-                      timeout_s: float = 120.0) -> str:
-    """Run `python -c code` in the sandbox as a job would run; '' on success, else the last error line."""
-    tmp = Path(tempfile.mkdtemp(prefix="ke-probe-"))
-    uid = alloc_uid() if can_drop_privileges() else None
-    try:
-        if uid is not None:
-            os.chown(tmp, uid, uid)
-        # the CUDA backend's sandbox (no address-space limit, no malloc perturbing), namespaces as given
-        cfg = sandbox_config(tmp, uid, [sys.executable, "-s", "-B", "-c", code],
-                             limits=Limits(startup_s=0.0, timeout_s=timeout_s), backend="cuda", env=None,
-                             pass_fds=[], namespaces=(pid_ns, net_ns, ""), landlock=landlock)
-        code_ = subprocess.run([sys.executable, "-s", "-B", str(SANDBOX), json.dumps(cfg)], stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=timeout_s + 30, start_new_session=True).returncode
-        if code_ == 0:
-            return ""
-        lines = _tail(Path(cfg["log"])).strip().splitlines()
-        return (lines[-1] if lines else f"exit {code_}")[:200]
-    except subprocess.TimeoutExpired:
-        return "timed out"
-    finally:
-        free_uid(uid)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str, str] | None = None,

@@ -3,7 +3,7 @@
 Starting an interpreter and importing torch costs seconds per candidate (about 1 s on the CPU
 development machine, 4-5 s under gVisor on the GPU hosts). `WarmPool` keeps `size` sandboxes
 *armed*: each is a full `harness/_sandbox.py` supervisor (its own uid from `harness.uids.alloc_uid`,
-the namespaces of `runner.sandbox_namespaces`, rlimits, the whitelisted environment with
+the namespaces and Landlock of `harness.sandbox_choice`, rlimits, the whitelisted environment with
 HOME/TMPDIR its own directory) whose worker (`worker.py --wait`) has run `import torch` and
 nothing else: no CUDA call, no task, no candidate. It blocks on its stdin until the supervisor
 relays a job path.

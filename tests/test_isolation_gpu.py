@@ -12,7 +12,7 @@ parent (the host's /proc), with the worker's own `hello` only as a cross-check:
   only after every earlier candidate's worker is gone.
 The worker's own pid (in its hello) proves nothing by itself: in a PID namespace every worker is pid 2.
 The pids compared here are the host's; the hello's must equal them where the sandbox has no PID
-namespace (the GPU hosts, see `runner.sandbox_namespaces`). The warm candidates run concurrently
+namespace (the GPU hosts, see `harness.sandbox_choice`). The warm candidates run concurrently
 (correctness runs may share a GPU), so their workers are alive at the same time and distinct pids
 there mean distinct processes, not luck of pid reuse.
 

@@ -1,6 +1,6 @@
 """The sandbox without a PID namespace (the CUDA fallback on hosts whose driver fails inside one).
 
-`runner.sandbox_namespaces` drops the PID namespace only where CUDA cannot start inside it; these
+`harness.sandbox_choice.sandbox_namespaces` drops the PID namespace only where CUDA cannot start inside it; these
 tests hold the weaker sandbox to the same promises: every process the candidate starts dies, and
 the verdict says which isolation it got.
 """
@@ -12,21 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from harness import runner
+from harness import runner, sandbox_choice
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root")
 
 
 def test_probe_helper_reports_success_and_the_error_line() -> None:
-    assert runner._sandboxed_python("import os", pid_ns=False, net_ns=True) == ""
-    err = runner._sandboxed_python("raise SystemExit('boom-7f3a')", pid_ns=True, net_ns=True)
+    assert sandbox_choice._sandboxed_python("import os", pid_ns=False, net_ns=True) == ""
+    err = sandbox_choice._sandboxed_python("raise SystemExit('boom-7f3a')", pid_ns=True, net_ns=True)
     assert "boom-7f3a" in err
 
 
 def test_sandboxed_code_can_name_its_user() -> None:
     # the dropped uid has no passwd entry; torch.compile (inductor's cache) asks getpass for a user name,
     # which failed the torch.compile baseline inside the sandbox on the H100 host (KeyError from getpwuid)
-    assert runner._sandboxed_python("import getpass; assert getpass.getuser() == 'ke-sandbox'",
+    assert sandbox_choice._sandboxed_python("import getpass; assert getpass.getuser() == 'ke-sandbox'",
                                     pid_ns=False, net_ns=True) == ""
 
 
@@ -35,8 +35,8 @@ def test_cuda_keeps_landlock_unless_the_driver_fails_under_it(monkeypatch: pytes
 
     if _landlock.abi_version() <= 0:
         pytest.skip("this kernel has no Landlock")
-    monkeypatch.setattr(runner, "_ns_choice", {"cuda": (False, True, "no PID namespace: (304)")})
-    monkeypatch.setattr(runner, "_landlock_choice", {})
+    monkeypatch.setattr(sandbox_choice, "_ns_choice", {"cuda": (False, True, "no PID namespace: (304)")})
+    monkeypatch.setattr(sandbox_choice, "_landlock_choice", {})
     tried = []
 
     def fails_under_landlock(code: str, *, pid_ns: bool, net_ns: bool, landlock: bool = True,
@@ -45,15 +45,15 @@ def test_cuda_keeps_landlock_unless_the_driver_fails_under_it(monkeypatch: pytes
         assert "profile" in code  # the probe also runs the profiler, as every timed CUDA run does
         return "RuntimeError: CUDA driver failed: x" if landlock else ""
 
-    monkeypatch.setattr(runner, "_sandboxed_python", fails_under_landlock)
-    assert runner.sandbox_landlock("cuda") is False and tried == [(False, True, True), (False, True, False)]
-    assert runner.sandbox_namespaces("cuda")[2] == \
+    monkeypatch.setattr(sandbox_choice, "_sandboxed_python", fails_under_landlock)
+    assert sandbox_choice.sandbox_landlock("cuda") is False and tried == [(False, True, True), (False, True, False)]
+    assert sandbox_choice.sandbox_namespaces("cuda")[2] == \
         "no PID namespace: (304); no landlock: CUDA fails under it on this host (RuntimeError: CUDA driver failed: x)"
-    assert runner.sandbox_landlock("cuda") is False and len(tried) == 2  # probed once per process
-    assert runner.sandbox_landlock("cpu") is True
-    monkeypatch.setattr(runner, "_landlock_choice", {})
-    monkeypatch.setattr(runner, "_sandboxed_python", lambda *a, **k: "")
-    assert runner.sandbox_landlock("cuda") is True
+    assert sandbox_choice.sandbox_landlock("cuda") is False and len(tried) == 2  # probed once per process
+    assert sandbox_choice.sandbox_landlock("cpu") is True
+    monkeypatch.setattr(sandbox_choice, "_landlock_choice", {})
+    monkeypatch.setattr(sandbox_choice, "_sandboxed_python", lambda *a, **k: "")
+    assert sandbox_choice.sandbox_landlock("cuda") is True
 
 
 @root_only
@@ -65,13 +65,13 @@ def test_probe_picks_the_strongest_set_cuda_survives(monkeypatch: pytest.MonkeyP
         tried.append((pid_ns, net_ns))
         return "RuntimeError: ... Error 304" if pid_ns else ""
 
-    monkeypatch.setattr(runner, "_sandboxed_python", fake)
-    pid_ns, net_ns, note = runner._probe_cuda_namespaces()
+    monkeypatch.setattr(sandbox_choice, "_sandboxed_python", fake)
+    pid_ns, net_ns, note = sandbox_choice._probe_cuda_namespaces()
     assert (pid_ns, net_ns) == (False, True) and tried == [(True, True), (False, True)]
     assert "no PID namespace" in note and "Error 304" in note
-    monkeypatch.setattr(runner, "_sandboxed_python", lambda *a, **k: "")
-    assert runner._probe_cuda_namespaces() == (True, True, "")
-    assert runner.sandbox_namespaces("cpu") == (True, True, "")
+    monkeypatch.setattr(sandbox_choice, "_sandboxed_python", lambda *a, **k: "")
+    assert sandbox_choice._probe_cuda_namespaces() == (True, True, "")
+    assert sandbox_choice.sandbox_namespaces("cpu") == (True, True, "")
 
 
 @root_only
@@ -112,7 +112,7 @@ def test_subreaper_kills_a_double_forked_setsid_child() -> None:
     os.chmod(tmp_path, 0o777)
     # the pid file is written outside the sandbox's folder, which Landlock forbids: off here, since what is
     # tested is the subreaper alone
-    assert runner._sandboxed_python(code, pid_ns=False, net_ns=False, landlock=False) == ""
+    assert sandbox_choice._sandboxed_python(code, pid_ns=False, net_ns=False, landlock=False) == ""
     pid = int(pidfile.read_text())
     deadline = time.monotonic() + 5
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
