@@ -7,6 +7,7 @@ the verdict says which isolation it got.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -110,10 +111,13 @@ def test_subreaper_kills_a_double_forked_setsid_child() -> None:
             "    os._exit(0)\n"
             "time.sleep(0.5)\n")
     os.chmod(tmp_path, 0o777)
-    # the pid file is written outside the sandbox's folder, which Landlock forbids: off here, since what is
-    # tested is the subreaper alone
-    assert sandbox_choice._sandboxed_python(code, pid_ns=False, net_ns=False, landlock=False) == ""
-    pid = int(pidfile.read_text())
+    try:
+        # the pid file is written outside the sandbox's folder, which Landlock forbids: off here, since what is
+        # tested is the subreaper alone
+        assert sandbox_choice._sandboxed_python(code, pid_ns=False, net_ns=False, landlock=False) == ""
+        pid = int(pidfile.read_text())
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
     deadline = time.monotonic() + 5
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
