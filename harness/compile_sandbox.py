@@ -12,7 +12,6 @@ others) before anything in it is published to the cache or read by the harness.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -95,11 +94,7 @@ def run_compiler(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None
         free_uid(uid)
         if uid is not None:
             _take_back(cwd)
-    first, _, rest = (err or b"").decode("utf-8", "replace").partition("\n")
-    try:
-        isolation = str(json.loads(first)["isolation"])
-    except (ValueError, KeyError, TypeError):
-        isolation, rest = "unknown", first + "\n" + rest
+    isolation, rest = runner.split_isolation(err or b"")
     try:
         output = log.read_text(errors="replace")
         log.unlink()

@@ -265,6 +265,15 @@ def start_sandbox(cfg: dict[str, Any], pass_fds: list[int]) -> subprocess.Popen:
     )
 
 
+def split_isolation(sandbox_stderr: bytes) -> tuple[str, str]:
+    """The supervisor's stderr: (the isolation it applied, from its first line; whatever else it printed)."""
+    first, _, rest = sandbox_stderr.decode("utf-8", "replace").partition("\n")
+    try:
+        return str(json.loads(first)["isolation"]), rest
+    except (ValueError, KeyError, TypeError):
+        return "unknown", first + "\n" + rest
+
+
 def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0: float,
             note: str = "", gate: Gate | None = None) -> RunResult:
     """Read the worker's messages until its supervisor ends (killing it past the deadline from `t0`, not
@@ -280,11 +289,7 @@ def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0:
     reader.join(timeout=30)
     wall = time.monotonic() - t0
     log = _tail(tmp / "worker.log")
-    first, _, rest = sandbox_err.decode("utf-8", "replace").partition("\n")
-    try:
-        isolation = str(json.loads(first)["isolation"])
-    except (ValueError, KeyError, TypeError):
-        isolation, rest = "unknown", first + "\n" + rest
+    isolation, rest = split_isolation(sandbox_err)
     if rest.strip():
         log += "\n" + rest[-2000:]
     if note:
