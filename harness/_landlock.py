@@ -19,6 +19,7 @@ outputs cached across runs.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446  # the same on x86_64 and aarch64
@@ -49,8 +50,10 @@ def _syscall():
     return libc
 
 
+@functools.lru_cache(maxsize=None)
 def abi_version() -> int:
-    """The kernel's Landlock ABI version; 0 where there is none (old kernel, disabled, gVisor)."""
+    """The kernel's Landlock ABI version; 0 where there is none (old kernel, disabled, gVisor). Asked once per
+    process: every sandbox's configuration reads it."""
     try:
         r = _syscall().syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(CREATE_RULESET_VERSION))
     except (OSError, AttributeError):
