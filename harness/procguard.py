@@ -6,7 +6,7 @@ others of its user: `/proc/<pid>/mem` (the parent's cached float64 references), 
 (the user's tokens), `ptrace`. A process that is not dumpable is closed to all of that for anyone
 without CAP_SYS_PTRACE. The parent, the sandbox supervisor and every worker (before it loads any task
 or candidate code) make themselves so. The flag is per process, survives `fork` and is reset by
-`execve`, so each of them sets it for itself. The standard library only: the supervisor loads it by path.
+`execve`, so each of them sets it for itself (the supervisor, a standalone script, with one `prctl` of its own).
 """
 from __future__ import annotations
 
@@ -37,8 +37,3 @@ def close_to_same_user() -> bool:
         return False
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
-
-
-def is_closed() -> bool:
-    prctl = _prctl()
-    return prctl is not None and prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
