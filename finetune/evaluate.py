@@ -77,6 +77,7 @@ class EvalReport:
     levels: tuple[Metrics, ...]
     overall: Metrics
     samples: tuple[Sample, ...]
+    train_tasks: tuple[str, ...] = ()    # tasks of the model's train split scored anyway (--include-train-tasks)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
