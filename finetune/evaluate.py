@@ -3,7 +3,7 @@
 This module owns the eval loop and its metrics. For each task it asks the
 operator (`local:BASE+ADAPTER`, `local:MODEL`, or any `hf:` spec) for `n`
 translations with the pipeline's own translate prompt, extracts the code as the
-pipeline does, verifies every sample with `harness.verify` (each in the isolated
+pipeline does, verifies every sample with `harness.judge.verify` (each in the isolated
 runner), and reports per level and overall:
 
 - compile rate: samples whose kernel compiled;
@@ -138,8 +138,8 @@ def evaluate(model: str, tasks: Sequence[str | TaskRef], *, n: int = 1, ks: Sequ
 
     `model` is an operator spec (`local:BASE+ADAPTER`, `local:MODEL`, `hf:...`) unless `operator` is given.
     """
-    from harness.executor import LocalExecutor
-    from harness.reference import resolve_backend
+    from harness.executors.local import LocalExecutor
+    from harness.judge.reference import resolve_backend
     from pipeline.operators import make_operator
 
     if n < 1 or any(k > n for k in ks):

@@ -1,7 +1,7 @@
 """The GRPO reward: each completion judged by the harness, in its isolated runner.
 
 This module owns the reward scale. A completion is extracted as the pipeline
-does, built and run through `harness.verify` (every candidate in its own
+does, built and run through `harness.judge.verify` (every candidate in its own
 sandboxed process), and scored from the verdict:
 
 - no code, or it does not compile: 0;
@@ -78,8 +78,8 @@ class HarnessReward:
     __name__ = "harness_reward"   # TRL names the logged reward after the function
 
     def __init__(self, config: RewardConfig = RewardConfig(), executor: Any = None):
-        from harness.executor import LocalExecutor
-        from harness.reference import resolve_backend
+        from harness.executors.local import LocalExecutor
+        from harness.judge.reference import resolve_backend
 
         self.config = config
         self.backend = resolve_backend(config.backend)

@@ -3,7 +3,7 @@
 Everything here is a frozen dataclass with a JSON round-trip (`to_json` /
 `from_json`), so a verdict can be written to the archive, shipped between
 processes or shown in the Space without importing anything but the standard
-library. This module owns the *shape* of a verdict; `harness.verify` owns how
+library. This module owns the *shape* of a verdict; `harness.judge.verify` owns how
 one is reached.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`kernel-evolve bench harness`: the throughput benchmark's command line (Typer + rich).
 
 Only the `kernel-evolve` CLI imports this module; the harness itself stays
-torch + standard library (`harness.bench` does the work).
+torch + standard library (`harness.executors.bench` does the work).
 """
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ def harness(
     per_device: int = typer.Option(2, min=1, help="Local executor on CUDA: verifications sharing each GPU (timed phases never overlap)."),
 ) -> None:
     """Judge a mix of known-good, failing and adversarial candidates; report throughput and stage latencies."""
-    from harness import bench
-    from harness.executor_factory import make_executor
-    from harness.reference import resolve_backend
+    from harness.executors import bench
+    from harness.executors.factory import make_executor
+    from harness.judge.reference import resolve_backend
 
     try:
         cats = [c.strip() for c in mix.split(",") if c.strip()]

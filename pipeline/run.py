@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from harness.reference import resolve_backend
+from harness.judge.reference import resolve_backend
 from harness.task import load_task, parse_task_source
 from harness.types import TaskRef, Verdict, sha256_text
 from pipeline.innovation import stepping_stones
@@ -147,10 +147,10 @@ class Run:
                                      max_tokens=config.max_new_tokens)
         self._owned_executor = executor is None
         if executor is None:
-            from harness.executor import LocalExecutor
+            from harness.executors.local import LocalExecutor
             executor = LocalExecutor(max_workers=config.workers, warm=config.warm, backend=self.backend)
         if check_functional is None:
-            from harness.verify import check_functional as cf
+            from harness.judge.verify import check_functional as cf
             check_functional = cf
         if store is None:
             from hub.store import open_store

@@ -57,7 +57,7 @@ one() {
     gpu-tests) stage gpu-tests 540 python3 -m pytest -m gpu -v -rA $XDIST -p no:cacheprovider tests \
                  --ignore=tests/adversarial ;;
     tune)  # one evolve process per task, side by side: a run judges its tasks one after another, and six
-           # tasks in a row do not fit a call; the processes share the GPU through harness.devlock
+           # tasks in a row do not fit a call; the processes share the GPU through harness.sandbox.devlock
       rm -rf /tmp/ke-tune /tmp/ke-tune-archive && mkdir -p /tmp/ke-tune
       # TUNE_PAR processes at a time: a default-size CUDA verification holds several GB in its parent
       # (session 5: four at once exhausted the 128 GB host)

@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.build import build  # noqa: E402
+from harness.build.cache import build  # noqa: E402
 from harness.candidate import load_candidate  # noqa: E402
 from harness.task import builtin_tasks, known_good_kernel, load_task  # noqa: E402
-from harness.verify import verify  # noqa: E402
+from harness.judge.verify import verify  # noqa: E402
 
 REFUSALS = {  # kernel -> (task, expected status)
     "empty.cu": ("level1/relu", "incorrect"), "half_written.cu": ("level1/relu", "incorrect"),
@@ -65,7 +65,7 @@ def cuda_sources() -> tuple[dict[str, str], list[str], list[str]]:
 def known_good(args: argparse.Namespace) -> list[dict]:
     """Every shipped CUDA kernel through the pipeline's own GPU executor: `--jobs` verifications share the GPU's
     correctness work, and each timed phase (and each eager/torch.compile baseline) has the GPU alone."""
-    from harness.executor_factory import make_executor
+    from harness.executors.factory import make_executor
 
     names = args.tasks.split(",") if args.tasks else builtin_tasks()
     items = [(t, known_good_kernel(load_task(t), "cuda")) for t in names]

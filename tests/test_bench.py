@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from harness import bench
+from harness.executors import bench
 from pipeline.bench_cli import app
 from harness.types import Check, Env, Timing, Stats, Verdict
 

@@ -8,11 +8,11 @@ import threading
 import time
 from pathlib import Path
 
-from harness.devlock import DeviceLock, device_exclusive, device_shared, physical_device
+from harness.sandbox.devlock import DeviceLock, device_exclusive, device_shared, physical_device
 
 HOLD = """
 import sys, time
-from harness.devlock import DeviceLock
+from harness.sandbox.devlock import DeviceLock
 with DeviceLock("cuda", int(sys.argv[1])).held(sys.argv[3]):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -138,7 +138,7 @@ def test_a_timed_run_waits_for_its_slot_and_its_clock_stops_meanwhile(tmp_path, 
     and its verdict says how long it queued. The timed calls never overlapped the other run."""
     from harness.candidate import load_candidate
     from harness.task import load_task
-    from harness.verify import verify
+    from harness.judge.verify import verify
 
     monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
     task = load_task("level1/layernorm")
@@ -161,7 +161,7 @@ def test_a_timed_run_waits_for_its_slot_and_its_clock_stops_meanwhile(tmp_path, 
 
 ALIVE = """
 import sys, time
-from harness.devlock import DeviceLock, Gate
+from harness.sandbox.devlock import DeviceLock, Gate
 g = Gate(DeviceLock("cuda", 0), timed=True)
 g.start()
 g.lock.release()  # like a run queued for its timing slot: alive, holding nothing else
@@ -171,7 +171,7 @@ time.sleep(float(sys.argv[1]))
 
 
 def test_a_baseline_is_timed_with_no_candidate_alive(tmp_path, monkeypatch):
-    from harness.devlock import device_alone
+    from harness.sandbox.devlock import device_alone
 
     monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
     p = subprocess.Popen([sys.executable, "-c", ALIVE, "1.5"], stdout=subprocess.PIPE, text=True)
@@ -188,7 +188,7 @@ def test_a_baseline_is_timed_with_no_candidate_alive(tmp_path, monkeypatch):
 def test_gate_grants_the_slot_once_and_gives_it_back(tmp_path, monkeypatch):
     import os
 
-    from harness.devlock import Gate
+    from harness.sandbox.devlock import Gate
 
     monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
     g = Gate(DeviceLock("cuda", 0), timed=True)
@@ -214,7 +214,7 @@ def test_gate_grants_the_slot_once_and_gives_it_back(tmp_path, monkeypatch):
 
 
 def test_a_run_that_ends_while_queued_never_keeps_the_slot(tmp_path, monkeypatch):
-    from harness.devlock import Gate
+    from harness.sandbox.devlock import Gate
 
     monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
     holder = _holder(0, 300)  # another candidate is being timed
@@ -241,7 +241,7 @@ def test_lock_dir_planted_by_someone_else_is_refused(tmp_path, monkeypatch):
 
     import pytest
 
-    from harness.private_dir import private_dir
+    from harness.sandbox.private_dir import private_dir
 
     open_dir = tmp_path / "open"
     open_dir.mkdir()
@@ -271,7 +271,7 @@ def test_a_reference_shares_the_device_until_its_baselines_then_has_it_with_no_c
     `bandwidth` message, after which candidates start again."""
     import os
 
-    from harness.devlock import Gate
+    from harness.sandbox.devlock import Gate
 
     monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
     cand = subprocess.Popen([sys.executable, "-c", ALIVE, "3"], stdout=subprocess.PIPE, text=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import pch
+from harness.build import pch
 
 NINJA = """ninja_required_version = 1.3
 cxx = c++

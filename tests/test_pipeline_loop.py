@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import _pipeline_scenario as sc
-from harness.executor import LocalExecutor
+from harness.executors.local import LocalExecutor
 from hub.store import open_store
 from pipeline.operators.scripted import ScriptedOperator
 from pipeline.population import source_hash

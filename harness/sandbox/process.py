@@ -1,42 +1,35 @@
-"""The isolated runner: one fresh, supervised subprocess per job, and what came back from it.
+"""One supervised sandbox process and what came back from it: the pieces every kind of run shares.
 
-`run_job` writes a job description into a private temporary directory, starts
-`harness/_sandbox.py` (which starts `harness/worker.py` under an unprivileged
-uid, in new PID and network namespaces and under Landlock where the OS allows: see
-`harness.sandbox_choice`), and reads the
-worker's messages from a pipe that only the worker holds a write end of (or hands
-the job to a worker that `harness.warm` pre-started in the same kind of sandbox). The
-environment is built from a whitelist, so no token or secret reaches the
-worker. Whatever happens (crash, hang, exit, garbage on the pipe) comes back
-as a `RunResult`; this module never raises for the worker's behaviour.
+The job's files go into a private temporary directory owned by the run's uid (`write_job`);
+`start_sandbox` starts `harness/sandbox/supervisor.py` with a configuration from `sandbox_config`
+(the isolation itself is chosen by `harness.sandbox.choice`), and `collect` reads the worker's
+messages from a pipe only the worker holds a write end of, enforcing the deadline. The environment
+is built from a whitelist, so no token or secret reaches the worker. Whatever happens (crash, hang,
+exit, garbage on the pipe) comes back as a `RunResult`; nothing here raises for the worker's
+behaviour. `harness.sandbox.runner` (cold runs) and `harness.sandbox.warm` (pre-started ones) use it.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from harness import procguard, wire
-from harness.sandbox_choice import sandbox_landlock, sandbox_namespaces
-from harness.devlock import GATE_MAX_S, DeviceLock, Gate
-from harness.uids import alloc_uid, can_drop_privileges, free_uid, reap_uid
-
-if TYPE_CHECKING:
-    from harness.warm import WarmPool
+from harness.sandbox.devlock import GATE_MAX_S, Gate
+from harness.worker import procguard, wire
+from harness.worker import protocol as P
 
 HERE = Path(__file__).resolve().parent
-SANDBOX = HERE / "_sandbox.py"
-WORKER = HERE / "worker.py"
+ROOT = HERE.parent.parent            # the folder that holds the `harness` package
+SANDBOX = HERE / "supervisor.py"
+WORKER = HERE.parent / "worker" / "main.py"
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "OMP_NUM_THREADS",
              "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NCCL_NVLS_ENABLE",
              "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -60,7 +53,7 @@ class RunResult:
 
     exit_code: int
     timed_out: bool
-    messages: list[tuple[str, dict[str, Any], dict[str, torch.Tensor]]]
+    messages: list[tuple[P.Message, dict[str, torch.Tensor]]]   # decoded, in arrival order
     log_tail: str
     wall_s: float
     wire_error: str = ""
@@ -70,14 +63,15 @@ class RunResult:
     gate_wait_s: float = 0.0   # time queued for the device (shared at start, exclusive before timing)
     reran_alone: bool = False  # a CUDA OOM while sharing the device: this is the second run, the device alone
 
-    def first(self, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
-        for k, meta, tensors in self.messages:
-            if k == kind:
-                return meta, tensors
+    def first(self, kind: str) -> tuple[Any, dict[str, torch.Tensor]] | None:
+        """The first message of `kind` and its tensors (None if none came)."""
+        for msg, tensors in self.messages:
+            if msg.KIND == kind:
+                return msg, tensors
         return None
 
     def kinds(self) -> list[str]:
-        return [k for k, _, _ in self.messages]
+        return [m.KIND for m, _ in self.messages]
 
     def header_time(self, kind: str) -> float | None:
         return next((h for k, h, _ in self.times if k == kind), None)
@@ -94,8 +88,8 @@ class RunResult:
             start = read
         return out
 
-    def all(self, kind: str) -> list[tuple[dict[str, Any], dict[str, torch.Tensor]]]:
-        return [(m, t) for k, m, t in self.messages if k == kind]
+    def all(self, kind: str) -> list[tuple[Any, dict[str, torch.Tensor]]]:
+        return [(m, t) for m, t in self.messages if m.KIND == kind]
 
 
 def _netns() -> str:
@@ -110,7 +104,7 @@ def clean_env(extra: dict[str, str] | None = None, *, home: str) -> dict[str, st
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.update({
         "HOME": home, "TMPDIR": home, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-        "PYTHONPATH": str(HERE.parent), "TORCH_EXTENSIONS_DIR": os.path.join(home, "torch_extensions"),
+        "PYTHONPATH": str(ROOT), "TORCH_EXTENSIONS_DIR": os.path.join(home, "torch_extensions"),
         "TORCHINDUCTOR_CACHE_DIR": os.path.join(home, "inductor"), "TRITON_CACHE_DIR": os.path.join(home, "triton"),
         "XDG_CACHE_HOME": os.path.join(home, "cache"),
         # the sandbox uid has no passwd entry: getpass.getuser() (torch.compile's cache naming) reads these first
@@ -120,78 +114,9 @@ def clean_env(extra: dict[str, str] | None = None, *, home: str) -> dict[str, st
     return env
 
 
-def run_job(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str, str] | None = None,
-            files: dict[str, str] | None = None, copies: dict[str, str] | None = None,
-            pool: "WarmPool | None" = None, lock: DeviceLock | None = None) -> RunResult:
-    """Run harness/worker.py on `job` in a fresh sandboxed process; collect its messages.
-
-    With a `pool` (harness.warm.WarmPool) of the same backend, environment and rlimits, the process is one
-    the pool pre-started (torch imported, waiting for one job); otherwise, or if the pool has none, a cold one.
-    With a device `lock` the run holds the device shared, and a timed job waits for it exclusively before
-    its timed calls (`harness.devlock.Gate`); the time queued does not count against `limits`. A run that
-    stops on CUDA out of memory while sharing runs once more, cold, with the device alone (`reran_alone`).
-    """
-    res = _run_once(job, limits=limits, backend=backend, env=env, files=files, copies=copies, pool=pool, lock=lock)
-    if lock is not None and out_of_device_memory(res):
-        with lock.held_alone():
-            res = replace(_run_once(job, limits=limits, backend=backend, env=env, files=files, copies=copies),
-                          reran_alone=True)
-    return res
-
-
-def _run_once(job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str, str] | None = None,
-              files: dict[str, str] | None = None, copies: dict[str, str] | None = None,
-              pool: "WarmPool | None" = None, lock: DeviceLock | None = None) -> RunResult:
-    if pool is not None:
-        res = pool.run(job, limits=limits, backend=backend, env=env, files=files, copies=copies, lock=lock)
-        if res is not None:
-            return res
-    tmp = Path(tempfile.mkdtemp(prefix="ke-run-"))
-    uid = alloc_uid() if can_drop_privileges() else None
-    read_fd, write_fd = result_pipe()
-    collecting = False
-    gate = Gate(lock, timed=bool(job.get("timing")), baseline=job.get("role") == "reference") \
-        if lock is not None else None
-    try:
-        if uid is not None:
-            os.chown(tmp, uid, uid)
-        fds = [write_fd] + ([gate.read_fd] if gate is not None and gate.timed else [])
-        write_job(tmp, uid, gated(dict(job, out_fd=write_fd), gate, gate.read_fd if gate else -1), files, copies)
-        cmd = [sys.executable, "-s", "-B", str(WORKER), str(tmp / "job.json")]
-        cfg = sandbox_config(tmp, uid, cmd, limits=backstop(limits, gate), backend=backend, env=env, pass_fds=fds)
-        if gate is not None:
-            gate.start()
-        t0 = time.monotonic()
-        proc = start_sandbox(cfg, fds)
-        os.close(write_fd)
-        write_fd = -1
-        if gate is not None:
-            gate.close_worker_end()
-        collecting = True  # the reader thread owns (and closes) the result pipe from here
-        return collect(proc, read_fd, tmp, limits, t0, gate=gate)
-    finally:
-        if not collecting:
-            os.close(read_fd)
-        if write_fd >= 0:
-            os.close(write_fd)
-        reap_uid(uid)  # nothing the run left behind outlives it (no PID namespace on some CUDA hosts)
-        if gate is not None:
-            gate.close()
-        free_uid(uid)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def out_of_device_memory(res: RunResult) -> bool:
-    """Did the run stop on a CUDA out-of-memory error? While runs share a GPU that can be another run's
-    doing, so `run_job` runs it once more with the GPU alone (a forged report only costs that rerun)."""
-    err = res.first("error")
-    text = (str(err[0].get("message", "")) if err else "") + (res.log_tail[-4000:] if res.exit_code else "")
-    return "CUDA out of memory" in text or "OutOfMemoryError" in text
-
-
-def gated(job: dict[str, Any], gate: Gate | None, worker_fd: int) -> dict[str, Any]:
-    """The job, told where to wait for its timing slot when it has one."""
-    return dict(job, gate_fd=worker_fd) if gate is not None and gate.timed else job
+def gated(job: P.Job, gate: Gate | None, out_fd: int, gate_fd: int) -> P.Job:
+    """The job, told its result pipe and where to wait for its timing slot when it has one."""
+    return job.with_fds(out_fd=out_fd, gate_fd=gate_fd if gate is not None and gate.timed else None)
 
 
 def backstop(limits: Limits, gate: Gate | None) -> Limits:
@@ -212,7 +137,7 @@ def result_pipe() -> tuple[int, int]:
     return read_fd, write_fd
 
 
-def write_job(tmp: Path, uid: int | None, job: dict[str, Any], files: dict[str, str] | None,
+def write_job(tmp: Path, uid: int | None, job: P.Job, files: dict[str, str] | None,
               copies: dict[str, str] | None) -> None:
     """The job's files and job.json into the run's directory, owned by the run's uid (never through a link)."""
     def put(name: str, data: bytes) -> None:
@@ -226,18 +151,17 @@ def write_job(tmp: Path, uid: int | None, job: dict[str, Any], files: dict[str, 
         put(name, text.encode())
     for name, src in (copies or {}).items():
         put(name, Path(src).read_bytes())
-    put("job.json", json.dumps(job).encode())
+    put("job.json", job.to_json().encode())
 
 
 def sandbox_config(tmp: Path, uid: int | None, cmd: list[str], *, limits: Limits, backend: str,
                    env: dict[str, str] | None, pass_fds: list[int],
-                   namespaces: tuple[bool, bool, str] | None = None, landlock: bool | None = None) -> dict[str, Any]:
-    """The supervisor's configuration for one run in `tmp` (see harness/_sandbox.py).
+                   namespaces: tuple[bool, bool, str], landlock: bool) -> dict[str, Any]:
+    """The supervisor's configuration for one run in `tmp` (see harness/sandbox/supervisor.py).
 
-    `namespaces` is (PID namespace, network namespace, note); by default `sandbox_namespaces(backend)`.
-    `landlock`: by default `sandbox_landlock(backend)` (decided first: on CUDA its probe may add to the note).
+    `namespaces` is (PID namespace, network namespace, note); `landlock` whether to apply it
+    (`harness.sandbox.choice.sandbox_config` fills both in with what this host allows).
     """
-    landlock = sandbox_landlock(backend) if landlock is None else landlock
     extra = dict(env or {})
     if backend == "cpu":
         # glibc fills every fresh allocation with 0x7f bytes (3.4e38 as float32, 1.4e306 as float64), and
@@ -250,7 +174,7 @@ def sandbox_config(tmp: Path, uid: int | None, cmd: list[str], *, limits: Limits
         "nproc": limits.nproc if uid is not None else None, "fsize_mb": limits.fsize_mb,
         "uid": uid, "gid": uid, "pass_fds": list(pass_fds), "host_netns": _netns(),
     }
-    cfg["pid_namespace"], cfg["net_namespace"], cfg["note"] = namespaces or sandbox_namespaces(backend)
+    cfg["pid_namespace"], cfg["net_namespace"], cfg["note"] = namespaces
     cfg["landlock"] = landlock
     return cfg
 
@@ -274,21 +198,21 @@ def split_isolation(sandbox_stderr: bytes) -> tuple[str, str]:
         return "unknown", first + "\n" + rest
 
 
-def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0: float,
+def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0: float, *, role: P.Role,
             note: str = "", gate: Gate | None = None) -> RunResult:
-    """Read the worker's messages until its supervisor ends (killing it past the deadline from `t0`, not
-    counting time queued at the `gate`)."""
+    """Read the `role` worker's messages until its supervisor ends (killing it past the deadline from `t0`,
+    not counting time queued at the `gate`)."""
     messages: list = []
     times: list[tuple[str, float, float]] = []
     wire_error = [""]
-    reader = threading.Thread(target=_read_all, args=(read_fd, limits, messages, times, wire_error, gate),
+    reader = threading.Thread(target=_read_all, args=(read_fd, limits, role, messages, times, wire_error, gate),
                               daemon=True)
     reader.start()
     code = _wait(proc, t0, times, limits, gate)
     sandbox_err = proc.stderr.read() if proc.stderr else b""
     reader.join(timeout=30)
     wall = time.monotonic() - t0
-    log = _tail(tmp / "worker.log")
+    log = log_tail(tmp / "worker.log")
     isolation, rest = split_isolation(sandbox_err)
     if rest.strip():
         log += "\n" + rest[-2000:]
@@ -324,7 +248,8 @@ def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits, gate: 
             return 124
 
 
-def _read_all(fd: int, limits: Limits, messages: list, times: list, err: list, gate: Gate | None = None) -> None:
+def _read_all(fd: int, limits: Limits, role: P.Role, messages: list, times: list, err: list,
+              gate: Gate | None = None) -> None:
     headers: list[float] = []
 
     def on_header(kind: str) -> None:
@@ -335,15 +260,17 @@ def _read_all(fd: int, limits: Limits, messages: list, times: list, err: list, g
     with os.fdopen(fd, "rb", buffering=1 << 20) as f:
         try:
             for kind, meta, tensors in wire.receive(f, max_bytes=limits.max_output_mb << 20, on_header=on_header):
+                msg = P.decode(role, kind, meta)
                 times.append((kind, headers[-1], time.monotonic()))
-                messages.append((kind, meta, tensors))
-        except (wire.WireError, OSError, ValueError) as e:
+                messages.append((msg, tensors))
+        except (wire.WireError, P.ProtocolError, OSError, ValueError) as e:
             err[0] = str(e)[:500]
             while f.read(1 << 20):  # drain so the writer never blocks
                 pass
 
 
-def _tail(path: Path, n: int = 4000) -> str:
+def log_tail(path: Path, n: int = 4000) -> str:
+    """The last `n` bytes of a run's log, as text."""
     try:
         data = path.read_bytes()[-n:]
     except OSError:

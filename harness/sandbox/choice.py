@@ -6,7 +6,7 @@ work inside them: some hosts' drivers (gVisor's nvproxy on the project's H100 ma
 probes, in a real sandbox (uid drop, rlimits), the strongest set of namespaces that works (PID+net, net,
 none), and then whether CUDA (with the profiler, as every timed run uses it) works under Landlock. What is
 dropped goes into the note of every verdict's isolation check, so a weaker sandbox is never silent.
-`harness.runner.sandbox_config` asks these for its defaults.
+`sandbox_config` is the supervisor's configuration with these choices filled in.
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from harness import _landlock
-from harness.uids import alloc_uid, can_drop_privileges, free_uid
+from harness.sandbox import landlock, process
+from harness.sandbox.process import Limits
+from harness.sandbox.uids import alloc_uid, can_drop_privileges, free_uid
 
 _PROBE = "import torch; assert torch.ones(8, device='cuda').sum().item() == 8"
 # under Landlock, also what a worker does past start-up on CUDA: the profiler (CUPTI) around a kernel
@@ -56,10 +57,10 @@ def sandbox_namespaces(backend: str) -> tuple[bool, bool, str]:
 
 
 def sandbox_landlock(backend: str) -> bool:
-    """Whether this backend's sandboxes ask for Landlock (harness/_landlock.py): always where the kernel has
+    """Whether this backend's sandboxes ask for Landlock (harness/sandbox/landlock.py): always where the kernel has
     it, except on a CUDA host whose driver fails under it (probed once, with the namespaces chosen above;
     the note then says so in every verdict's isolation check)."""
-    if _landlock.abi_version() <= 0:
+    if landlock.abi_version() <= 0:
         return False
     if backend != "cuda":
         return True
@@ -74,6 +75,16 @@ def sandbox_landlock(backend: str) -> bool:
                 _ns_choice[backend] = (pid_ns, net_ns, (f"{note}; " if note else "") +
                                        f"no landlock: CUDA fails under it on this host ({err})")
         return _landlock_choice[backend]
+
+
+def sandbox_config(tmp: Path, uid: int | None, cmd: list[str], *, limits: Limits, backend: str,
+                   env: dict[str, str] | None, pass_fds: list[int],
+                   namespaces: tuple[bool, bool, str] | None = None, landlock: bool | None = None) -> dict:
+    """`harness.sandbox.process.sandbox_config` with this host's choices for `backend` where not given
+    (Landlock is decided first: on CUDA its probe may add to the namespaces' note)."""
+    landlock = sandbox_landlock(backend) if landlock is None else landlock
+    return process.sandbox_config(tmp, uid, cmd, limits=limits, backend=backend, env=env, pass_fds=pass_fds,
+                                  namespaces=namespaces or sandbox_namespaces(backend), landlock=landlock)
 
 
 def _probe_cuda_namespaces() -> tuple[bool, bool, str]:
@@ -92,23 +103,21 @@ def _probe_cuda_namespaces() -> tuple[bool, bool, str]:
 def _sandboxed_python(code: str, *, pid_ns: bool, net_ns: bool, landlock: bool = True,
                       timeout_s: float = 120.0) -> str:
     """Run `python -c code` in the sandbox as a job would run; '' on success, else the last error line."""
-    from harness import runner  # (runner imports this module)
-
     tmp = Path(tempfile.mkdtemp(prefix="ke-probe-"))
     uid = alloc_uid() if can_drop_privileges() else None
     try:
         if uid is not None:
             os.chown(tmp, uid, uid)
         # the CUDA backend's sandbox (no address-space limit, no malloc perturbing), namespaces as given
-        cfg = runner.sandbox_config(tmp, uid, [sys.executable, "-s", "-B", "-c", code],
-                                    limits=runner.Limits(startup_s=0.0, timeout_s=timeout_s), backend="cuda",
-                                    env=None, pass_fds=[], namespaces=(pid_ns, net_ns, ""), landlock=landlock)
-        code_ = subprocess.run([sys.executable, "-s", "-B", str(runner.SANDBOX), json.dumps(cfg)],
+        cfg = process.sandbox_config(tmp, uid, [sys.executable, "-s", "-B", "-c", code],
+                                     limits=Limits(startup_s=0.0, timeout_s=timeout_s), backend="cuda",
+                                     env=None, pass_fds=[], namespaces=(pid_ns, net_ns, ""), landlock=landlock)
+        code_ = subprocess.run([sys.executable, "-s", "-B", str(process.SANDBOX), json.dumps(cfg)],
                                stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s + 30,
                                start_new_session=True).returncode
         if code_ == 0:
             return ""
-        lines = runner._tail(Path(cfg["log"])).strip().splitlines()
+        lines = process.log_tail(Path(cfg["log"])).strip().splitlines()
         return (lines[-1] if lines else f"exit {code_}")[:200]
     except subprocess.TimeoutExpired:
         return "timed out"

@@ -16,12 +16,13 @@ EXECUTORS = ("local", "ray")
 
 
 def make_executor(kind: str = "local", *, backend: str = "auto", workers: int = 2, **kw: Any) -> Any:
-    """An `Executor` of the named kind. Options for "ray": see `harness.ray_executor.RayExecutor`."""
+    """An `Executor` of the named kind. Options for "ray": see `harness.executors.ray_executor.RayExecutor`."""
     if kind == "local":
-        from harness.executor import LocalExecutor
-        from harness.gpu_pool import GpuPoolExecutor, accepts_device_index, visible_devices
-        from harness.reference import resolve_backend
-        from harness.verify import verify
+        from harness.executors.local import LocalExecutor
+        from harness.executors.gpu_pool import GpuPoolExecutor, accepts_device_index
+        from harness.sandbox.devices import visible_devices
+        from harness.judge.reference import resolve_backend
+        from harness.judge.verify import verify
 
         devices = kw.pop("devices", None)
         warm = int(kw.pop("warm", 0) or 0)
@@ -39,7 +40,7 @@ def make_executor(kind: str = "local", *, backend: str = "auto", workers: int = 
                 return GpuPoolExecutor(devs, build_workers=workers, per_device=per_device, warm=warm)
         return LocalExecutor(max_workers=workers, warm=warm, backend=resolve_backend(backend))
     if kind == "ray":
-        from harness.ray_executor import RayExecutor
+        from harness.executors.ray_executor import RayExecutor
 
         try:
             return RayExecutor(**kw)

@@ -1,6 +1,6 @@
 """Static checks for format-B candidates: KernelBench `ModelNew` Python files.
 
-This module owns the Python half of the static filter (`harness.static` owns
+This module owns the Python half of the static filter (`harness.static.cpp` owns
 the C++ half and the report). It reads the file with `ast` and never runs it.
 Arbitrary Python runs in the runner for a format-B candidate, so the rules are
 strict: no exception handling (a fallback to PyTorch), `ModelNew` subclasses
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 
-from harness.static import COMPUTE_METHODS, RULES, Finding, StaticReport, build_report, scan_cpp
+from harness.static.cpp import COMPUTE_METHODS, RULES, Finding, StaticReport, build_report, scan_cpp
 
 PY_RULES: dict[str, tuple[str, str]] = {
     "syntax": ("reject", "parses as Python"),

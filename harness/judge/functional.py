@@ -10,11 +10,13 @@ import time
 
 import torch
 
-from harness import compare as cmp
-from harness.devlock import DeviceLock
-from harness.reference import device_env
-from harness.runner import Limits, run_job
+from harness.judge import compare as cmp
+from harness.sandbox.devlock import DeviceLock
+from harness.judge.reference import device_env
+from harness.sandbox.process import Limits
+from harness.sandbox.runner import run_job
 from harness.task import TaskError, parse_task_source
+from harness.worker import protocol as P
 from harness.types import Check, Env, TaskRef, Verdict, sha256_text
 
 
@@ -46,8 +48,8 @@ def check_functional(task: TaskRef, functional_source: str, *, backend: str, see
         status = "rejected"
         return verdict()
     checks.append(Check("parse", "pass", "module_fn and Model.forward(..., fn=) found"))
-    job = {"role": "functional", "task_path": "task.py", "functional_path": "functional.py",
-           "seeds": list(range(1, seeds + 1)), "init_seed": 1234, "size": size, "device": backend}
+    job = P.Job(role="functional", task_path="task.py", functional_path="functional.py",
+                seeds=tuple(range(1, seeds + 1)), init_seed=1234, size=size, device=backend)
     res = run_job(job, limits=Limits(timeout_s=timeout_s), backend=backend,
                   files={"task.py": task.source, "functional.py": functional_source},
                   env=device_env(device_index), lock=DeviceLock(backend, device_index))
@@ -55,22 +57,22 @@ def check_functional(task: TaskRef, functional_source: str, *, backend: str, see
     if res.timed_out:
         status, error = "timeout", f"ran past {timeout_s:.0f} s"
     elif err is not None:
-        status, error = "runtime_error", str(err[0].get("message", ""))
+        status, error = "runtime_error", err[0].message
     elif res.wire_error or res.first("done") is None:
         status, error = "runtime_error", res.wire_error or f"the runner died (code {res.exit_code})"
     if status != "verified":
         checks.append(Check("run", "fail", error))
         return verdict()
     hello = res.first("hello")
-    if hello and not hello[0].get("state_dict_loaded"):
+    if hello and not hello[0].state_dict_loaded:
         checks.append(Check("weights", "flag", "parameter names differ; weights are identical only through the seed"))
     for meta, t in res.all("case"):
         n = sum(1 for k in t if k.startswith("orig"))
         nf = sum(1 for k in t if k.startswith("func"))
         c = cmp.compare([t[f"func{i}"] for i in range(nf)], [t[f"orig{i}"] for i in range(n)],
                         [t[f"ref{i}"] for i in range(n)])
-        checks.append(Check(f"case:{meta.get('id')}", "pass" if c.ok else "fail",
+        checks.append(Check(f"case:{meta.id}", "pass" if c.ok else "fail",
                             c.reason or f"rel error {c.rel_error:.2e}"))
         if not c.ok and status == "verified":
-            status, error = "incorrect", f"{meta.get('id')}: {c.reason}"
+            status, error = "incorrect", f"{meta.id}: {c.reason}"
     return verdict()

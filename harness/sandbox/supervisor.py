@@ -8,12 +8,12 @@ It owns the isolation of one runner process:
 - a drop to an unprivileged uid/gid, so the worker cannot signal, trace or
   read the trusted processes, nor write the build cache;
 - otherwise: it makes itself a child subreaper and kills every descendant;
-- not dumpable (`harness/procguard.py`), so a worker of its own uid cannot read or trace it;
+- not dumpable (`harness/worker/procguard.py`), so a worker of its own uid cannot read or trace it;
 - resource limits (address space, processes, file size, no core dumps);
-- Landlock where the kernel has it (`harness/_landlock.py`): writes only beneath its own folder, no
+- Landlock where the kernel has it (`harness/sandbox/landlock.py`): writes only beneath its own folder, no
   TCP, no signals to processes outside the sandbox;
 - a wall-clock timeout, after which the whole tree is killed.
-Armed mode (`go_fd` in the config, used by `harness.warm`): the worker is started
+Armed mode (`go_fd` in the config, used by `harness.sandbox.warm`): the worker is started
 at once and waits, in trusted code only, for its job path on its stdin; the
 supervisor relays one line from `go_fd` ({"timeout_s": T, "job": PATH}) to it,
 and the wall-clock deadline starts only then. The waiting worker starts at nice
@@ -42,7 +42,7 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _descendants(root: int) -> list[int]:
+def descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -64,7 +64,7 @@ def _descendants(root: int) -> list[int]:
 
 def _kill_tree(me: int) -> None:
     for _ in range(500):  # up to ~5 s for processes already dying to be gone and reaped
-        pids = _descendants(me)
+        pids = descendants(me)
         if not pids:
             return
         for p in pids:
@@ -123,9 +123,9 @@ def _exec_worker(cfg: dict) -> None:
         for fd in cfg.get("pass_fds", []):
             os.set_inheritable(fd, True)
         if cfg.get("_landlock"):  # last: it also forbids what the lines above needed (the log in its folder is open)
-            import _landlock  # harness/_landlock.py, beside this script
+            import landlock  # harness/sandbox/landlock.py, beside this script
 
-            _landlock.restrict(cfg["cwd"])
+            landlock.restrict(cfg["cwd"])
         os.execve(cfg["cmd"][0], cfg["cmd"], cfg["env"])
     except BaseException as e:  # noqa: BLE001 - report and die; never return into the supervisor
         try:
@@ -163,7 +163,7 @@ def _ns_init(cfg: dict) -> None:
 
 def _renice_tree(me: int, nice: int) -> None:
     """Every thread of every process below the supervisor to `nice` (root may raise priority back)."""
-    for pid in _descendants(me):
+    for pid in descendants(me):
         try:
             tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
@@ -203,11 +203,11 @@ def main() -> int:
     cfg = json.loads(sys.argv[1])
     me = os.getpid()
     libc = _libc()
-    # closed to the candidate where it runs as this user (no uid drop): see harness/procguard.py
+    # closed to the candidate where it runs as this user (no uid drop): see harness/worker/procguard.py
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     isolated = net = False
     if os.geteuid() == 0:
-        # each namespace on its own: some hosts' GPU drivers fail under a PID namespace (runner.py probes that)
+        # each namespace on its own: some hosts' GPU drivers fail under a PID namespace (harness.sandbox.choice probes that)
         if cfg.get("net_namespace", True):
             net = libc.unshare(CLONE_NEWNET) == 0
         if cfg.get("pid_namespace", True):
@@ -222,11 +222,11 @@ def main() -> int:
         applied.append(f"uid {cfg['uid']}")
     applied.append("rlimits")
     if cfg.get("landlock"):
-        import _landlock  # harness/_landlock.py, beside this script
+        import landlock  # harness/sandbox/landlock.py, beside this script
 
-        abi = _landlock.abi_version()
+        abi = landlock.abi_version()
         cfg["_landlock"] = abi > 0  # the worker applies it before exec, or does not start (never claimed falsely)
-        applied.append(_landlock.describe(abi) if abi > 0 else "no landlock (the kernel has none)")
+        applied.append(landlock.describe(abi) if abi > 0 else "no landlock (the kernel has none)")
     sys.stderr.write(json.dumps({"isolation": " + ".join(applied)}) + "\n")
     sys.stderr.flush()
     go = cfg.get("go_fd")

@@ -5,7 +5,7 @@ A compiler executes none of the candidate's code, but it reads whatever files th
 errors, which go into the verdict, the operator's repair prompt, the archive and the Space's page.
 Run as the harness's user (root on the machines that isolate best) it would hand out every file that
 user can read: `~/.cache/huggingface/token`, SSH keys, `/etc/shadow`. So each build runs under the
-supervisor (`harness/_sandbox.py`): a clean environment (no tokens), a network namespace, and where the
+supervisor (`harness/sandbox/supervisor.py`): a clean environment (no tokens), a network namespace, and where the
 harness can drop privileges a per-build uid, which reads only what any user may. The build folder is
 handed to that uid for the build and taken back (links removed, ownership restored, not writable by
 others) before anything in it is published to the cache or read by the harness.
@@ -18,11 +18,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import runner
-from harness.sandbox_choice import sandbox_namespaces
-from harness.uids import alloc_uid, can_drop_privileges, closed_parent, free_uid, reap_uid
+from harness.sandbox import process
+from harness.sandbox.choice import sandbox_config, sandbox_namespaces
+from harness.sandbox.uids import alloc_uid, can_drop_privileges, closed_parent, free_uid, reap_uid
 
-BUILD_LIMITS = runner.Limits(timeout_s=600.0, startup_s=0.0, memory_mb=None, nproc=512, fsize_mb=4096)
+BUILD_LIMITS = process.Limits(timeout_s=600.0, startup_s=0.0, memory_mb=None, nproc=512, fsize_mb=4096)
 LOG = "ke-build.log"
 
 
@@ -74,15 +74,15 @@ def run_compiler(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None
     if closed is not None:
         note = (f"{note}; " if note else "") + (f"no uid drop for the build: other uids cannot traverse {closed} "
                                                 "(set KERNEL_EVOLVE_CACHE to a folder they can)")
-    limits = runner.Limits(**{**BUILD_LIMITS.__dict__, "timeout_s": timeout_s})
+    limits = process.Limits(**{**BUILD_LIMITS.__dict__, "timeout_s": timeout_s})
     log = cwd / LOG
     try:
         if uid is not None:
             _hand(cwd, uid)
-        cfg = runner.sandbox_config(cwd, uid, cmd, limits=limits, backend="build", env=env, pass_fds=[],
-                                    namespaces=(pid_ns, net_ns, note))
+        cfg = sandbox_config(cwd, uid, cmd, limits=limits, backend="build", env=env, pass_fds=[],
+                             namespaces=(pid_ns, net_ns, note))
         cfg["log"] = str(log)
-        proc = runner.start_sandbox(cfg, [])
+        proc = process.start_sandbox(cfg, [])
         try:
             _, err = proc.communicate(timeout=timeout_s + 30)
         except subprocess.TimeoutExpired:  # the supervisor enforces the limit; this is its backstop
@@ -94,7 +94,7 @@ def run_compiler(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None
         free_uid(uid)
         if uid is not None:
             _take_back(cwd)
-    isolation, rest = runner.split_isolation(err or b"")
+    isolation, rest = process.split_isolation(err or b"")
     try:
         output = log.read_text(errors="replace")
         log.unlink()

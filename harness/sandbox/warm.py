@@ -2,15 +2,15 @@
 
 Starting an interpreter and importing torch costs seconds per candidate (about 1 s on the CPU
 development machine, 4-5 s under gVisor on the GPU hosts). `WarmPool` keeps `size` sandboxes
-*armed*: each is a full `harness/_sandbox.py` supervisor (its own uid from `harness.uids.alloc_uid`,
-the namespaces and Landlock of `harness.sandbox_choice`, rlimits, the whitelisted environment with
+*armed*: each is a full `harness/sandbox/supervisor.py` supervisor (its own uid from `harness.sandbox.uids.alloc_uid`,
+the namespaces and Landlock of `harness.sandbox.choice`, rlimits, the whitelisted environment with
 HOME/TMPDIR its own directory) whose worker (`worker.py --wait`) has run `import torch` and
 nothing else: no CUDA call, no task, no candidate. It blocks on its stdin until the supervisor
 relays a job path.
 
 `WarmPool.run` takes one armed sandbox, writes the job's files into its directory (owned by its
 uid), and sends `{"timeout_s", "job"}` to the supervisor: the supervisor's wall-clock deadline
-and the parent's (`runner.collect`) both start at this assignment, so a worker that waited for
+and the parent's (`process.collect`) both start at this assignment, so a worker that waited for
 minutes still gets its full time, and a candidate that hangs is killed with everything it
 started, exactly as in a cold run. Each process runs one job and exits; none is ever reused.
 A background thread starts a replacement for every sandbox taken. `close()` ends every armed
@@ -37,9 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import runner, uids
-from harness.devlock import DeviceLock, Gate
-from harness.runner import Limits, RunResult
+from harness.sandbox import process, uids
+from harness.sandbox.choice import sandbox_config
+from harness.sandbox.devlock import DeviceLock, Gate
+from harness.sandbox.process import Limits, RunResult
+from harness.sandbox.supervisor import descendants
+from harness.worker import protocol as P
 
 
 @dataclass(frozen=True)
@@ -90,15 +93,14 @@ class Armed:
 
     def pids(self) -> list[int]:
         """Host pids of the supervisor and every process below it."""
-        from harness._sandbox import _descendants
-        return [self.proc.pid, *_descendants(self.proc.pid)]
+        return [self.proc.pid, *descendants(self.proc.pid)]
 
-    def assign(self, job: dict[str, Any], *, limits: Limits, files: dict[str, str] | None,
+    def assign(self, job: P.Job, *, limits: Limits, files: dict[str, str] | None,
                copies: dict[str, str] | None, gate: Gate | None = None) -> float | None:
         """Hand the job over; the monotonic time of the assignment, or None if the sandbox is gone."""
-        runner.write_job(self.tmp, self.uid, runner.gated(dict(job, out_fd=self.out_fd), gate, self.gate_num),
+        process.write_job(self.tmp, self.uid, process.gated(job, gate, self.out_fd, self.gate_num),
                          files, copies)
-        limits = runner.backstop(limits, gate)
+        limits = process.backstop(limits, gate)
         msg = json.dumps({"timeout_s": limits.startup_s + limits.timeout_s, "job": str(self.tmp / "job.json")})
         t0 = time.monotonic()
         try:
@@ -148,7 +150,7 @@ def arm(*, backend: str, env: dict[str, str] | None, limits: Limits, armed_max_s
     and waits for a job; the supervisor puts the whole tree back at its own nice before it relays the job."""
     tmp = Path(tempfile.mkdtemp(prefix="ke-run-"))
     uid = uids.alloc_uid() if uids.can_drop_privileges() else None
-    read_fd, write_fd = runner.result_pipe()
+    read_fd, write_fd = process.result_pipe()
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
     gate_r, gate_w = os.pipe()
@@ -156,12 +158,12 @@ def arm(*, backend: str, env: dict[str, str] | None, limits: Limits, armed_max_s
         if uid is not None:
             os.chown(tmp, uid, uid)
         # DIR (last) is unused by the worker: it names the run in `ps`, as a cold run's job path does
-        cmd = [sys.executable, "-s", "-B", str(runner.WORKER), "--wait", str(ready_w), str(tmp)]
-        cfg = runner.sandbox_config(tmp, uid, cmd, limits=limits, backend=backend, env=env,
+        cmd = [sys.executable, "-s", "-B", str(process.WORKER), "--wait", str(ready_w), str(tmp)]
+        cfg = sandbox_config(tmp, uid, cmd, limits=limits, backend=backend, env=env,
                                     pass_fds=[write_fd, ready_w, gate_r])
         cfg.update(go_fd=go_r, armed_max_s=armed_max_s,
                    armed_nice=armed_nice if os.geteuid() == 0 else 0)  # only root can lower it again
-        proc = runner.start_sandbox(cfg, [write_fd, ready_w, go_r, gate_r])
+        proc = process.start_sandbox(cfg, [write_fd, ready_w, go_r, gate_r])
     except BaseException:
         for fd in (read_fd, write_fd, ready_r, ready_w, go_r, go_w, gate_r, gate_w):
             os.close(fd)
@@ -238,17 +240,17 @@ class WarmPool:
             a.kill()
         return pick
 
-    def run(self, job: dict[str, Any], *, limits: Limits, backend: str, env: dict[str, str] | None = None,
+    def run(self, job: P.Job, *, limits: Limits, backend: str, env: dict[str, str] | None = None,
             files: dict[str, str] | None = None, copies: dict[str, str] | None = None,
             lock: DeviceLock | None = None) -> RunResult | None:
         """Run one job in a pre-started sandbox; None if none fits or is left (the caller then starts cold).
-        `lock` as in `runner.run_job`."""
+        `lock` as in `harness.sandbox.runner.run_job`."""
         while True:
             a = self.take(limits=limits, backend=backend, env=env)
             if a is None:
                 return None
-            gate = Gate(lock, timed=bool(job.get("timing")), fds=(-1, a.gate_fd),
-                        baseline=job.get("role") == "reference") if lock is not None else None
+            gate = Gate(lock, timed=job.timing is not None, fds=(-1, a.gate_fd),
+                        baseline=job.role == "reference") if lock is not None else None
             try:  # from here on, whatever fails (the gate's start included) kills and frees this sandbox
                 if gate is not None:
                     if gate.timed:
@@ -261,7 +263,7 @@ class WarmPool:
                     a.kill()
                     continue
                 a._closed.append(a.read_fd)  # from here the reader thread owns (and closes) the result pipe
-                return runner.collect(a.proc, a.read_fd, a.tmp, limits, t0, note="pre-started", gate=gate)
+                return process.collect(a.proc, a.read_fd, a.tmp, limits, t0, role=job.role, note="pre-started", gate=gate)
             finally:
                 if a.proc.poll() is None:
                     a.kill()

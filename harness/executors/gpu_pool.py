@@ -1,8 +1,6 @@
-"""Several GPUs on one machine: which devices exist, and one measuring worker per device.
+"""Several GPUs on one machine: one measuring worker per device.
 
-`visible_devices()` lists the GPUs this process may use, as the strings that go
-into a child's `CUDA_VISIBLE_DEVICES` (so "2,3" in the parent gives children
-"2" and "3"; UUIDs and MIG ids pass through unchanged). `GpuPool` hands out one
+The devices are `harness.sandbox.devices.visible_devices()`. `GpuPool` hands out one
 device at a time per holder. `GpuPoolExecutor` implements the `Executor` seam:
 each candidate is first built on a CPU thread (builds are shared through the
 content-addressed cache, so any device can use any build), then waits for a
@@ -23,39 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+from harness.sandbox.devices import visible_devices
 from harness.types import Candidate, Verdict
 
 VerifyFn = Callable[..., Verdict]
-
-
-def visible_devices() -> list[str]:
-    """The GPUs this process may use, as `CUDA_VISIBLE_DEVICES` entries for a child process ([] without CUDA)."""
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        # CUDA stops at the first empty or invalid entry; an empty variable hides every device.
-        out: list[str] = []
-        for item in env.split(","):
-            item = item.strip()
-            if not item or (item.startswith("-") and item[1:].isdigit()):
-                break
-            out.append(item)
-        return out
-    import torch
-
-    try:
-        n = torch.cuda.device_count()
-    except Exception:  # noqa: BLE001 - a broken driver means no usable device, not a crash
-        n = 0
-    return [str(i) for i in range(n)]
-
-
-def child_env(device_index: int, devices: Sequence[str] | None = None) -> dict[str, str]:
-    """The environment a runner needs to see only device `device_index` of `devices` (default: visible ones)."""
-    devs = list(devices) if devices is not None else visible_devices()
-    if not 0 <= device_index < len(devs):
-        raise ValueError(f"device_index {device_index} is out of range: {len(devs)} GPU(s) visible "
-                         f"({', '.join(devs) or 'none'})")
-    return {"CUDA_VISIBLE_DEVICES": devs[device_index]}
 
 
 class GpuPool:
@@ -100,9 +69,9 @@ def _prebuild(candidate: Candidate, verify_kw: dict[str, Any]) -> None:
     """Compile a format-A candidate into the shared cache without holding a GPU (verify then hits the cache)."""
     if candidate.format != "A":
         return
-    from harness import static
-    from harness.build import build
-    from harness.reference import resolve_backend
+    from harness.static import check as static
+    from harness.build.cache import build
+    from harness.judge.reference import resolve_backend
 
     backend = resolve_backend(verify_kw.get("backend", "auto"))
     if verify_kw.get("static_checks", True) and \
@@ -114,15 +83,15 @@ def _prebuild(candidate: Candidate, verify_kw: dict[str, Any]) -> None:
 class GpuPoolExecutor:
     """Executor with `per_device` verifications per GPU; builds run beforehand on `build_workers` CPU threads.
 
-    With `per_device` > 1 the runs of one GPU overlap only where `harness.devlock` allows: their correctness
-    phases share the GPU, and each timed phase has it alone. `warm=N` keeps a `harness.warm.WarmPool` of N
+    With `per_device` > 1 the runs of one GPU overlap only where `harness.sandbox.devlock` allows: their correctness
+    phases share the GPU, and each timed phase has it alone. `warm=N` keeps a `harness.sandbox.warm.WarmPool` of N
     pre-started sandboxes per GPU (each seeing only its GPU), used when `verify_fn` takes a `pool`.
     """
 
     def __init__(self, devices: Sequence[str] | None = None, *, build_workers: int = 2,
                  verify_fn: VerifyFn | None = None, prebuild: bool = True, per_device: int = 1, warm: int = 0):
         if verify_fn is None:
-            from harness.verify import verify as verify_fn
+            from harness.judge.verify import verify as verify_fn
         self.pool = GpuPool(visible_devices() if devices is None else devices, per_device)
         self._verify = verify_fn
         if len(self.pool) > 1 and not accepts_device_index(verify_fn):
@@ -136,7 +105,7 @@ class GpuPoolExecutor:
         self.runs_per_device = [0] * len(self.pool)
         self.warm_pools: list[Any] = []
         if warm > 0:
-            from harness.warm import WarmPool
+            from harness.sandbox.warm import WarmPool
 
             try:
                 for i in range(len(self.pool)):

@@ -2,13 +2,13 @@
 
 A CPU format-A candidate spends most of its compile parsing `<torch/extension.h>`. After the first
 successful CPU build in a cache, `learn(build_ninja)` reads that build's exact compiler and flags
-from its `build.ninja` and starts a detached maker (`python pch.py make ...`) that compiles
+from its `build.ninja` and starts a detached maker (`python -m harness.build.pch make ...`) that compiles
 `ke_torch.h.gch` with them once, publishes it by atomic rename and records it in `pch.json`.
 Later builds get `-include ke_torch.h`, and GCC loads the PCH instead of parsing the headers again.
 A PCH whose flags do not match is ignored by GCC itself (`-Winvalid-pch` says so), so a stale one
 costs time, never correctness. `KE_NO_PCH=1` turns it off (to measure both paths).
 
-Standard library only: this file also runs as the detached maker.
+Standard library and `harness.build.toolchain` only: this module also runs as the detached maker.
 """
 from __future__ import annotations
 
@@ -24,13 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.build.toolchain import default_cache_root
+
+ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the `harness` package
 HEADER = "ke_torch.h"
 LOCK_STALE_S = 900.0
 
 
 def _root() -> Path:
-    from harness.build import default_cache_root  # (build imports this module lazily)
-
     return default_cache_root()
 
 
@@ -103,8 +104,9 @@ def learn(build_ninja: Path, backend: str = "cpu") -> None:
         return  # another build is making it
     spec = json.dumps({"root": str(root), "ident": ident, "cxx": cxx, "flags": flags, "record": _record(backend),
                        "lock": lock.name})
-    subprocess.Popen([sys.executable, "-s", __file__, "make", spec], stdin=subprocess.DEVNULL,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    subprocess.Popen([sys.executable, "-s", "-m", "harness.build.pch", "make", spec], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
 
 
 def make(spec: dict) -> int:

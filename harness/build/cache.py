@@ -1,4 +1,4 @@
-"""Compiling format-A candidates into a content-addressed cache, in parallel, never blocking on a dead build.
+"""Building candidates (format A and K) into a content-addressed cache, never blocking on a dead build.
 
 The cache key covers the source, the flags, the torch and CUDA versions, the
 arch, the backend and the Python ABI. Each build runs in a child process (so a
@@ -8,8 +8,8 @@ a build killed midway leaves only an orphaned temporary directory, never a
 half-written entry or a lock that stalls later builds. Compile failures are
 cached too, with the error cut to the lines an LLM needs for a repair.
 
-The child process uses `torch.utils.cpp_extension` + ninja to build *without
-importing* the result, so no candidate code runs in the compiling process.
+A format-A build's child (`harness/build/ext_child.py`) uses `torch.utils.cpp_extension` + ninja
+to build *without importing* the result, so no candidate code runs in the compiling process.
 """
 from __future__ import annotations
 
@@ -18,23 +18,24 @@ import json
 import os
 import re
 import shutil
-import stat
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
-if TYPE_CHECKING:
-    from harness.compile_sandbox import CompileRun
+from harness.build import pch
+from harness.build.format_k import k_compile
+from harness.build.sandboxed import CompileRun, run_compiler
+from harness.build.split import split_source
+from harness.build.toolchain import cache_root, compiler_env, cuda_arch, flags_for, k_flags
 
-BUILD_SCHEMA = "2"  # 2: builds run sandboxed (harness.compile_sandbox); no entry from before is reused
+EXT_CHILD = Path(__file__).resolve().parent / "ext_child.py"
+
+BUILD_SCHEMA = "2"  # 2: builds run sandboxed (harness.build.sandboxed); no entry from before is reused
 _key_locks: dict[str, threading.Lock] = {}
 _key_locks_guard = threading.Lock()
 
@@ -50,46 +51,6 @@ class BuildResult:
     cached: bool
     path: str = "whole"   # how it was built: whole, split (kernel and host units apart), format K
     isolation: str = ""   # the compiler's sandbox, as in a verdict's isolation check ("" for old entries)
-
-
-def default_cache_root() -> Path:
-    """KERNEL_EVOLVE_CACHE, else for root `/var/cache/kernel-evolve/builds` (a place other uids can traverse,
-    so builds can drop to a uid of their own; `/root` is closed to them), else `~/.cache/kernel-evolve/builds`."""
-    if os.environ.get("KERNEL_EVOLVE_CACHE"):
-        return Path(os.environ["KERNEL_EVOLVE_CACHE"])
-    if os.geteuid() == 0 and os.access("/var/cache", os.W_OK):
-        return Path("/var/cache/kernel-evolve/builds")
-    return Path(os.path.expanduser("~")) / ".cache" / "kernel-evolve" / "builds"
-
-
-def cache_root() -> Path:
-    """The build cache, created if missing; other uids may traverse it (a sandboxed build runs as one)."""
-    p = default_cache_root()
-    p.mkdir(parents=True, exist_ok=True)
-    st = p.stat()
-    if st.st_uid == os.geteuid() and not st.st_mode & 0o001:
-        os.chmod(p, stat.S_IMODE(st.st_mode) | 0o011)  # traversable, not listable
-    return p
-
-
-def cuda_arch() -> str:
-    """Compute capability like "9.0", from KE_CUDA_ARCH or nvidia-smi (never initialising CUDA here)."""
-    if os.environ.get("KE_CUDA_ARCH"):
-        return os.environ["KE_CUDA_ARCH"]
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20).stdout.split()
-        return out[0] if out else "9.0"
-    except (OSError, subprocess.SubprocessError):
-        return "9.0"
-
-
-def flags_for(backend: str, arch: str = "") -> dict[str, list[str]]:
-    if backend == "cuda":
-        cc = arch.replace(".", "")
-        return {"cflags": ["-O3"], "cuda_cflags": ["-O3", f"-gencode=arch=compute_{cc},code=sm_{cc}"],
-                "ldflags": []}
-    return {"cflags": ["-O3", "-fopenmp"], "cuda_cflags": [], "ldflags": ["-fopenmp"]}
 
 
 def build_key(source: str, backend: str, flags: dict[str, list[str]], arch: str) -> str:
@@ -127,8 +88,6 @@ def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | No
           format: str = "A") -> BuildResult:
     """Build (or fetch from the cache) one format-A (torch extension) or format-K (plain shared library)
     source. Never raises for a bad source."""
-    from harness.fast import k_compile, k_flags  # not at the top: this file also runs as the build child
-
     arch = arch if arch is not None else (cuda_arch() if backend == "cuda" else "")
     flags = flags_for(backend, arch) if format == "A" else {"k": k_flags(backend, arch)}
     key = build_key(source, backend, flags, arch)
@@ -168,12 +127,10 @@ def build(source: str, *, backend: str, timeout_s: float = 600.0, arch: str | No
 
 
 def _build_a(source: str, name: str, src: Path, tmp: Path, backend: str, flags: dict, arch: str,
-             timeout_s: float) -> tuple["CompileRun", str]:
+             timeout_s: float) -> tuple[CompileRun, str]:
     """Format A: on CUDA, the kernel unit (nvcc, no torch headers) and the host unit (host compiler + PCH)
     built apart where the source splits; otherwise, or if that build fails, the source whole.
     (the compiler's run, the path it took)"""
-    from harness.split import split_source
-
     sp = split_source(source) if backend == "cuda" and not os.environ.get("KE_NO_SPLIT") else None
     if sp is not None:
         host, kern = tmp / "ke_host.cpp", tmp / "ke_kernel.cu"
@@ -189,30 +146,17 @@ def _build_a(source: str, name: str, src: Path, tmp: Path, backend: str, flags: 
 
 
 def _build_extension(name: str, sources: list[Path], tmp: Path, backend: str, flags: dict, arch: str,
-                     timeout_s: float) -> "CompileRun":
-    """A torch extension through cpp_extension + ninja, in a sandboxed child process (harness.compile_sandbox)."""
-    from harness import pch  # the shared torch PCH; GCC ignores one that does not fit the flags
-
+                     timeout_s: float) -> CompileRun:
+    """A torch extension through cpp_extension + ninja, in a sandboxed child process (harness.build.sandboxed)."""
+    # the shared torch PCH; GCC ignores one that does not fit the flags
     extra = pch.include_flags(backend)
     spec = {"name": name, "sources": [str(s) for s in sources], "dir": str(tmp), "backend": backend, **flags}
     spec["cflags"] = list(spec["cflags"]) + extra
-    from harness.compile_sandbox import run_compiler
-
-    run = run_compiler([sys.executable, "-s", __file__, json.dumps(spec)], cwd=tmp, env=compiler_env(backend, arch),
+    run = run_compiler([sys.executable, "-s", str(EXT_CHILD), json.dumps(spec)], cwd=tmp, env=compiler_env(backend, arch),
                        timeout_s=timeout_s)
     if run.returncode == 0 and not extra:
         pch.learn(tmp / "build.ninja", backend)
     return run
-
-
-def compiler_env(backend: str, arch: str) -> dict[str, str]:
-    """What a build adds to the sandbox's clean environment: the compilers and parallelism the user chose."""
-    env = {k: os.environ[k] for k in ("CC", "CXX", "MAX_JOBS", "NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS")
-           if k in os.environ}
-    if backend == "cuda" and arch:
-        env["TORCH_CUDA_ARCH_LIST"] = arch
-    env.setdefault("MAX_JOBS", "2")
-    return env
 
 
 def _read_entry(final: Path, key: str, name: str, t0: float, cached: bool = True) -> BuildResult | None:
@@ -226,38 +170,3 @@ def _read_entry(final: Path, key: str, name: str, t0: float, cached: bool = True
                        error="" if ok else status.get("error", "build failed"),
                        seconds=time.monotonic() - t0 if cached else float(status.get("seconds", 0.0)),
                        cached=cached, path=str(status.get("path", "whole")), isolation=str(status.get("isolation", "")))
-
-
-class BuildPool:
-    """A parallel compile pool: builds run in child processes, so threads are enough here."""
-
-    def __init__(self, max_workers: int | None = None):
-        self._pool = ThreadPoolExecutor(max_workers=max_workers or max(1, (os.cpu_count() or 2) // 2))
-
-    def submit(self, source: str, *, backend: str, timeout_s: float = 600.0, format: str = "A") -> Future[BuildResult]:
-        return self._pool.submit(build, source, backend=backend, timeout_s=timeout_s, format=format)
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
-def _child(spec: dict) -> None:
-    import inspect
-
-    from torch.utils import cpp_extension
-
-    fn = cpp_extension._write_ninja_file_and_build_library
-    kwargs = dict(name=spec["name"], sources=spec["sources"], extra_cflags=spec["cflags"],
-                  extra_cuda_cflags=spec["cuda_cflags"], extra_sycl_cflags=None, extra_ldflags=spec["ldflags"],
-                  extra_include_paths=None, build_directory=spec["dir"], verbose=False,
-                  with_cuda=spec["backend"] == "cuda", with_sycl=False, is_standalone=False)
-    params = inspect.signature(fn).parameters
-    fn(**{k: v for k, v in kwargs.items() if k in params})
-
-
-if __name__ == "__main__":
-    try:
-        _child(json.loads(sys.argv[1]))
-    except Exception as e:  # noqa: BLE001 - the parent reads this output as the compile log
-        print(str(e))
-        sys.exit(1)

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Literal
 
-from harness.private_dir import default_root, open_private, private_dir
+from harness.sandbox.private_dir import default_root, open_private, private_dir
 
 Mode = Literal["shared", "exclusive"]
 

@@ -1,38 +1,30 @@
-"""Format K, the fast destination-passing candidate format: its C ABI, its build, and its binding.
+"""Format K's C ABI (the `ke_abi.h` text) and the harness-owned binding that calls a built kernel.
 
 A format-K candidate is one CUDA (`.cu`) or, on the CPU backend, C++ source with no torch, ATen or
-pybind11 header. It includes the harness's `ke_abi.h` (KE_ABI below) and defines
+pybind11 header. It includes `ke_abi.h` (KE_ABI below) and defines
 
     extern "C" int ke_launch(const ke_tensor* in, int n_in, ke_tensor* out, int n_out,
                              const double* attrs, int n_attrs,
                              void* workspace, int64_t workspace_bytes, void* stream);
 
 and optionally `extern "C" int64_t ke_workspace_bytes(const ke_tensor* in, int n_in,
-const double* attrs, int n_attrs)`. The harness owns the binding: `in` holds every tensor argument
-of the task's `module_fn` in order (inputs, then parameters), contiguous; `attrs` every number
-argument (positional, then keyword, in order); `out` the outputs, which the harness allocates with
-the reference's shapes and dtypes and poisons (NaN, or all-ones bits) before every call; `stream` is
-the current CUDA stream (NULL on the CPU). Non-zero from `ke_launch` is an error. With no torch host
-code to compile, a build is one `nvcc` (or `g++`) call of about a second instead of 10-74 s.
-
-`build_k` compiles into the same content-addressed cache as format A; `KBinding` runs inside the
-sandboxed worker (ctypes, no compiler); `harness.export` writes a format-K kernel out as format A.
+const double* attrs, int n_attrs)`. `in` holds every tensor argument of the task's `module_fn` in
+order (inputs, then parameters), contiguous; `attrs` every number argument (positional, then keyword,
+in order); `out` the outputs, which the harness allocates with the reference's shapes and dtypes and
+poisons (NaN, or all-ones bits) before every call; `stream` is the current CUDA stream (NULL on the
+CPU). Non-zero from `ke_launch` is an error. `KBinding` runs inside the sandboxed worker (ctypes, no
+compiler); `harness.build.format_k` compiles such a source; `python3 -m harness.worker.k_abi` prints
+the header.
 """
 from __future__ import annotations
 
 import ctypes
-import os
-import shutil
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from harness.measure import fill_poison
-
-if TYPE_CHECKING:
-    from harness.compile_sandbox import CompileRun
+from harness.worker.measure import fill_poison
 
 KE_ABI = r"""// ke_abi.h: the kernel-evolve format-K ABI (provided by the harness; do not redefine)
 #pragma once
@@ -63,30 +55,6 @@ MAX_WORKSPACE = 16 << 30
 class KeTensor(ctypes.Structure):
     _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int32), ("ndim", ctypes.c_int32),
                 ("shape", ctypes.c_int64 * MAX_DIMS), ("strides", ctypes.c_int64 * MAX_DIMS)]
-
-
-def k_flags(backend: str, arch: str) -> list[str]:
-    if backend == "cuda":
-        cc = arch.replace(".", "")
-        return ["-O3", f"-gencode=arch=compute_{cc},code=sm_{cc}", "-Xcompiler", "-fPIC", "-shared"]
-    return ["-O3", "-fopenmp", "-fPIC", "-shared"]
-
-
-def k_compile(source_path: str, out_path: str, *, backend: str, arch: str, timeout_s: float) -> "CompileRun":
-    """One sandboxed compiler call (harness.compile_sandbox), in the source's directory, where ke_abi.h is written."""
-    d = os.path.dirname(source_path)
-    with open(os.path.join(d, "ke_abi.h"), "w") as f:
-        f.write(KE_ABI)
-    if backend == "cuda":
-        nvcc = shutil.which("nvcc") or os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "nvcc")
-        cmd = [nvcc, *k_flags(backend, arch), "-I", d, "-o", out_path, source_path]
-    else:
-        cmd = [os.environ.get("CXX", "g++"), "-x", "c++", "-std=c++17", *k_flags(backend, arch), "-I", d,
-               "-o", out_path, source_path]
-    from harness.build import compiler_env
-    from harness.compile_sandbox import run_compiler
-
-    return run_compiler(cmd, cwd=Path(d), env=compiler_env(backend, arch), timeout_s=timeout_s)
 
 
 def _ke(t: torch.Tensor) -> KeTensor:

@@ -3,7 +3,7 @@
 It also owns the poison fill (`fill_poison`) that output memory gets before a measured call, so an
 output the candidate never writes reads as NaN (or all-ones bits), never as a plausible answer.
 
-Runs inside the sandboxed worker (`harness/worker.py`), so everything it returns is a claim the
+Runs inside the sandboxed worker (`harness/worker/main.py`), so everything it returns is a claim the
 parent checks: the timed loop's outputs are snapshotted for comparison, and the parent times the
 loop from outside against the empty loop it runs first.
 """
@@ -17,7 +17,7 @@ import torch
 # Bound when the worker imports this module, before any candidate code runs: a candidate that rebinds
 # `torch.cuda.Event` or `time.perf_counter*` from Python changes nothing here. (Native code can still
 # patch anything in its process; the parent's own clock of the timed phase bounds what a forged sample
-# can claim: `timing_escape` in harness.verify.)
+# can claim: `timing_escape` in harness.judge.verify.)
 _Event = torch.cuda.Event
 _perf_counter_ns = time.perf_counter_ns
 _perf_counter = time.perf_counter
@@ -52,13 +52,13 @@ def stop_perturbing_malloc():
         ctypes.CDLL(None).mallopt(-6, 0)  # M_PERTURB
 
 
-def time_calls(fn, sets, job, device, snapshot_at=(), before=None, on_idle=None):
+def time_calls(fn, sets, t, device, snapshot_at=(), before=None, on_idle=None):
+    """Time `fn` over `sets` as the `TimingSpec` `t` says; (samples in ms, snapshots of the chosen calls)."""
     stop_perturbing_malloc()
-    t = job["timing"]
-    if device == "cpu" and t.get("threads"):
-        torch.set_num_threads(int(t["threads"]))  # also the OpenMP team size for the candidate's own loops
-    warmup, repeats = int(t["warmup"]), int(t["repeats"])
-    flush = torch.empty(int(t["flush_bytes"]) // 4, dtype=torch.float32, device=device)
+    if device == "cpu" and t.threads:
+        torch.set_num_threads(int(t.threads))  # also the OpenMP team size for the candidate's own loops
+    warmup, repeats = int(t.warmup), int(t.repeats)
+    flush = torch.empty(int(t.flush_bytes) // 4, dtype=torch.float32, device=device)
     # the same loop with nothing in it: the parent times it to learn this process's honest overhead per call
     idle = min(repeats, 20)
     for i in range(idle):

@@ -1,10 +1,10 @@
 """The static filter's tables: the names and source patterns its C++/CUDA rules look for.
 
-`harness.static` owns the rules and the scan; this module owns only what they match against:
+`harness.static.cpp` owns the rules and the scan; this module owns only what they match against:
 the torch calls a kernel may make, the compute methods and vendor libraries that count as
 library calls, the process, file and network calls the sandbox forbids, and the regular
 expressions that find kernels, launches, streams, threads, state and Python use in a
-comment- and literal-blanked C++/CUDA text (`harness.static.strip_cpp`).
+comment- and literal-blanked C++/CUDA text (`harness.static.cpp.strip_cpp`).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Judging candidates on an existing Ray cluster: the `ray` implementation of the `Executor` seam.
 
-Each `submit` becomes one Ray task that runs `harness.verify.verify` (build and
+Each `submit` becomes one Ray task that runs `harness.judge.verify.verify` (build and
 verify) inside a Ray worker, with `num_gpus` GPU resources reserved for it, so
 Ray alone decides where and when it runs: there is no scheduler here. Ray sets
 `CUDA_VISIBLE_DEVICES` of the worker to the GPU it reserved, and the harness's
@@ -44,7 +44,7 @@ def import_ray() -> Any:
 
 def _verify_in_worker(candidate: Candidate, verify_kw: dict[str, Any]) -> str:
     """Runs inside a Ray worker: build + verify one candidate, return the verdict as JSON."""
-    from harness.verify import verify
+    from harness.judge.verify import verify
 
     return verify(candidate, **verify_kw).to_json()
 
@@ -74,7 +74,7 @@ class RayExecutor:
         if cache_dir:
             env["env_vars"] = dict(env.get("env_vars", {}), KERNEL_EVOLVE_CACHE=str(cache_dir))
         if ship_code:
-            env["py_modules"] = list(env.get("py_modules", [])) + [str(Path(__file__).resolve().parent)]
+            env["py_modules"] = list(env.get("py_modules", [])) + [str(Path(__file__).resolve().parents[1])]
         self._runtime_env = env or None
         self._num_gpus = num_gpus_per_task
         self._num_gpus_untimed = num_gpus_untimed

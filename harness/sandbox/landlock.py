@@ -1,6 +1,6 @@
 """Landlock for one sandboxed process: write only beneath its own folder, no TCP, no signals out.
 
-Standard library only: `harness/_sandbox.py` (run as a script) imports it as a sibling and applies it
+Standard library only: `harness/sandbox/supervisor.py` (run as a script) imports it as a sibling and applies it
 in the worker's process just before `execve`. Landlock is the Linux security module an unprivileged
 process uses to restrict itself (kernel 5.13+; each ABI version adds rights). The ruleset handles
 every right that changes the file system, so the worker may create, write, truncate, rename or remove

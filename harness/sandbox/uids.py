@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from harness.private_dir import default_root, open_private, private_dir
+from harness.sandbox.private_dir import default_root, open_private, private_dir
 
 HERE = Path(__file__).resolve().parent
 UID_BASE = 61000
@@ -46,7 +46,7 @@ def closed_parent(path: Path) -> Path | None:
 
 
 def can_drop_privileges() -> bool:
-    return os.geteuid() == 0 and _world_reachable(Path(sys.executable)) and _world_reachable(HERE / "worker.py") and \
+    return os.geteuid() == 0 and _world_reachable(Path(sys.executable)) and _world_reachable(HERE.parent / "worker" / "main.py") and \
         _world_reachable(Path(torch.__file__))
 
 

@@ -14,15 +14,17 @@ from typing import Any
 
 import torch
 
-from harness import compare as cmp
-from harness import static
-from harness.build import build
-from harness.devlock import DeviceLock, device_shared
-from harness.reference import Reference, device_env, get_reference, resolve_backend, resolve_size, timing_job
-from harness.runner import Limits, RunResult, run_job
-from harness.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
+from harness.judge import compare as cmp
+from harness.static import check as static
+from harness.build.cache import build
+from harness.sandbox.devlock import DeviceLock, device_shared
+from harness.judge.reference import Reference, device_env, get_reference, resolve_backend, resolve_size, timing_job
+from harness.sandbox.process import Limits, RunResult
+from harness.sandbox.runner import run_job
+from harness.judge.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
 from harness.types import Candidate, Check, Env, Timing, Verdict, uid_dropped
-from harness.warm import WarmPool
+from harness.sandbox.warm import WarmPool
+from harness.worker import protocol as P
 
 ALLOWED_ATEN = frozenset(
     "aten::" + n for n in (
@@ -72,7 +74,7 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
 
     `static_checks=False` runs the dynamic checks alone; tests use it to prove that no exploit is
     stopped by the static filter only. `device_index` pins the runs to one visible GPU. `pool` (a
-    `harness.warm.WarmPool` of this backend and device) runs the candidate in a pre-started sandbox
+    `harness.sandbox.warm.WarmPool` of this backend and device) runs the candidate in a pre-started sandbox
     when it has one (the reference stays cold); the checks are the same either way.
     """
     backend = resolve_backend(backend)
@@ -98,7 +100,6 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
         return done()
 
     files = {"task.py": candidate.task.source}
-    job: dict[str, Any] = {"role": "candidate", "task_path": "task.py", "kernel_names": list(rep.kernel_names)}
     copies: dict[str, str] = {}
     if candidate.format in ("A", "K"):
         t1 = time.monotonic()
@@ -111,11 +112,10 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
             else ""
         j.ok("compile", ("cached" if b.cached else f"built in {b.seconds:.1f} s ({b.path})") + gap)
         copies[f"{b.module_name}.so"] = b.so_path
-        job["candidate"] = {"format": candidate.format, "module_name": b.module_name,
-                            "so_path": f"{b.module_name}.so"}
+        kernel = P.KernelSpec(format=candidate.format, module_name=b.module_name, so_path=f"{b.module_name}.so")
     else:
         files["candidate.py"] = candidate.source
-        job["candidate"] = {"format": "B", "source_path": "candidate.py"}
+        kernel = P.KernelSpec(format="B", source_path="candidate.py")
 
     t1 = time.monotonic()
     ref = get_reference(candidate.task, backend=backend, seeds=seeds, size=size, device_index=device_index,
@@ -126,14 +126,14 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
     if ref.error:
         j.fail("reference", f"the task itself failed in the reference runner: {ref.error}", "runtime_error")
         return done(ref)
-    job.update(seeds=ref.seeds, init_seed=ref.init_seed, size=size, device=backend,
-               out_specs={cid: [[list(o.shape), str(o.dtype).replace("torch.", "")] for o in c.out]
-                          for cid, c in ref.cases.items()})
-    if timing:
-        job["timing"] = timing_job(backend, repeats=repeats, warmup=warmup, compile_=False)
+    job = P.Job(role="candidate", task_path="task.py", seeds=tuple(ref.seeds), init_seed=ref.init_seed, size=size,
+                device=backend, kernel=kernel, kernel_names=tuple(rep.kernel_names),
+                out_specs={cid: tuple(P.OutSpec(tuple(o.shape), str(o.dtype).replace("torch.", "")) for o in c.out)
+                           for cid, c in ref.cases.items()},
+                timing=timing_job(backend, repeats=repeats, warmup=warmup, compile_=False) if timing else None)
     limits = Limits(timeout_s=timeout_s, startup_s=600.0 if candidate.format == "B" else 120.0)
     t1 = time.monotonic()
-    # correctness shares the device with other runs; the timed calls get it alone (harness.devlock.Gate)
+    # correctness shares the device with other runs; the timed calls get it alone (harness.sandbox.devlock.Gate)
     res = run_job(job, limits=limits, backend=backend, files=files, copies=copies, env=device_env(device_index),
                   pool=pool, lock=DeviceLock(backend, device_index))
     if res.reran_alone:
@@ -148,7 +148,7 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
     dev = f"cuda:{device_index or 0}" if backend == "cuda" and torch.cuda.is_available() else None
     with device_shared(backend, device_index):
         comp = _judge_run(j, res, ref, backend, dev)
-        timing_ = _judge_timing(j, res, ref, job["timing"]["warmup"], dev) \
+        timing_ = _judge_timing(j, res, ref, job.timing.warmup, dev) \
             if timing and j.status == "verified" else None
     _judge_profile(j, res, backend)
     if ref.degenerate:
@@ -161,8 +161,7 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
 
 def _judge_protocol(j: _Judge, res: RunResult, ref: Reference, timing: bool) -> None:
     """The worker speaks in a fixed order, each message once; anything else was written by someone else."""
-    expected = ["hello"] + ["case"] * len(ref.cases) + ["repeat"] + (["ready", "idle", "timing"] if timing else []) \
-        + ["profile", "done"]
+    expected = P.expected_kinds("candidate", n_cases=len(ref.cases), timed=timing)
     got = res.kinds()
     ended_early = "error" in got or res.timed_out or res.exit_code != 0 or bool(res.wire_error)
     body = [k for k in got if k != "error"]
@@ -173,7 +172,7 @@ def _judge_protocol(j: _Judge, res: RunResult, ref: Reference, timing: bool) -> 
         j.fail("channel", f"the runner's messages {body[:12]} are not the protocol's {expected[:12]}: "
                           "duplicated, reordered or forged messages", "runtime_error")
         return
-    ids = [m.get("id") for m, _ in res.all("case")]
+    ids = [m.id for m, _ in res.all("case")]
     if ids != list(ref.cases)[:len(ids)]:
         j.fail("channel", "case results came back for inputs that were not asked for", "runtime_error")
         return
@@ -188,7 +187,7 @@ def _judge_run(j: _Judge, res: RunResult, ref: Reference, backend: str,
     if res.timed_out:
         j.fail("runtime", "the candidate ran past the time limit and its process tree was killed", "timeout")
     elif err is not None:
-        j.fail("runtime", f"the candidate raised: {err[0].get('message', '')}", "runtime_error")
+        j.fail("runtime", f"the candidate raised: {err[0].message}", "runtime_error")
     elif res.exit_code != 0:
         how = f"signal {res.exit_code - 128}" if res.exit_code > 128 else f"exit code {res.exit_code}"
         j.fail("runtime", f"the runner process died ({how}); last output: {res.log_tail[-800:]}", "runtime_error")
@@ -196,9 +195,9 @@ def _judge_run(j: _Judge, res: RunResult, ref: Reference, backend: str,
         j.fail("runtime", "the runner process ended before finishing (exit() called from the candidate?)",
                "runtime_error")
     hello = res.first("hello")
-    if hello is not None and hello[0].get("weights_sha") != ref.weights_sha:
+    if hello is not None and hello[0].weights_sha != ref.weights_sha:
         j.fail("weights", "the model's weights in the candidate's process differ from the reference's")
-    got = {m.get("id"): (m, t) for m, t in res.all("case")}
+    got = {m.id: (m, t) for m, t in res.all("case")}
     worst_abs, worst_rel = 0.0, 0.0
     for cid, rc in ref.cases.items():
         if cid not in got:
@@ -214,11 +213,11 @@ def _judge_run(j: _Judge, res: RunResult, ref: Reference, backend: str,
                                f"max abs diff {c.max_abs_diff:.2e}")
         else:
             j.fail(f"case:{cid}", c.reason)
-        if meta.get("input_sha_after") != rc.input_sha:
+        if meta.input_sha_after != rc.input_sha:
             j.fail(f"inputs:{cid}", "the candidate changed its inputs (they differ from the reference's after the call)")
-        if meta.get("weights_sha_after") not in (None, ref.weights_sha):
+        if meta.weights_sha_after != ref.weights_sha:
             j.fail(f"weights:{cid}", "the candidate changed the model's parameters")
-        if meta.get("alias"):
+        if meta.alias:
             j.flag(f"alias:{cid}", "output_aliases_input", "an output shares memory with an input")
             if not rc.identity:
                 j.fail(f"alias:{cid}", "an output aliases an input, and this task's output is not an input")
@@ -240,7 +239,7 @@ def _judge_timing(j: _Judge, res: RunResult, ref: Reference, warmup_n: int, dev:
         j.fail("timing", "no timing came back", "runtime_error")
         return None
     meta, tensors = msg
-    for k, cid in enumerate(meta.get("snapshot_cases", [])):
+    for k, cid in enumerate(meta.snapshot_cases):
         rc = ref.cases.get(cid)
         outs = [tensors[f"snap{k}_{i}"] for i in range(len(rc.out))] if rc else []
         if rc is None or len(outs) != len(rc.out):
@@ -252,16 +251,17 @@ def _judge_timing(j: _Judge, res: RunResult, ref: Reference, warmup_n: int, dev:
                                    "region or results were cached")
             break
     else:
-        if meta.get("snapshot_cases"):
-            j.ok("timed_outputs", f"{len(meta['snapshot_cases'])} timed outputs checked")
+        if meta.snapshot_cases:
+            j.ok("timed_outputs", f"{len(meta.snapshot_cases)} timed outputs checked")
         else:
             j.fail("timed_outputs", "no output of a timed call came back to be checked")
-    kernel = stats(meta.get("samples", []))
+    kernel = stats(meta.samples)
     wall = idle = None
     # the idle loop starts when the timing slot was granted: "ready" is read (on_header) only after that
     start = res.read_time("ready") or res.read_time("repeat")
     mid, end = res.header_time("idle"), res.header_time("timing")
-    n_idle = (res.first("idle") or ({}, {}))[0].get("n")
+    idle_msg = res.first("idle")
+    n_idle = idle_msg[0].n if idle_msg else None
     if None not in (start, mid, end) and isinstance(n_idle, int) and n_idle > 0:
         idle = (mid - start) * 1000 / n_idle   # the empty loop, as this process saw it
         wall = (end - mid) * 1000              # warm-up and timed calls, as this process saw them
@@ -276,7 +276,7 @@ def _judge_timing(j: _Judge, res: RunResult, ref: Reference, warmup_n: int, dev:
     if ref.compile_error:  # no torch.compile figure: say why, so a missing baseline is never silent
         j.checks.append(Check("compile_baseline", "skip", f"torch.compile of the task failed: {ref.compile_error[:600]}"))
     prof = res.first("profile")
-    frac = prof[0].get("custom_kernel_fraction") if prof else None
+    frac = prof[0].custom_kernel_fraction if prof else None
     se = ref.eager.median_ms / kernel.median_ms if ref.eager and kernel.median_ms > 0 else None
     sc = ref.compiled.median_ms / kernel.median_ms if ref.compiled and kernel.median_ms > 0 else None
     return Timing(kernel=kernel, eager=ref.eager, compiled=ref.compiled, speedup_eager=se, speedup_compile=sc,
@@ -288,10 +288,10 @@ def _judge_profile(j: _Judge, res: RunResult, backend: str) -> None:
     prof = res.first("profile")
     if prof is None:
         return
-    ops = [o for o in prof[0].get("aten_ops", []) if isinstance(o, str) and o not in ALLOWED_ATEN]
+    ops = [o for o in prof[0].aten_ops if isinstance(o, str) and o not in ALLOWED_ATEN]
     if ops:
         j.flag("library_calls_runtime", "library_call", "ATen compute ops ran inside the candidate: " + ", ".join(ops[:8]))
-    frac = prof[0].get("custom_kernel_fraction")
+    frac = prof[0].custom_kernel_fraction
     if backend == "cuda" and isinstance(frac, (int, float)):
         if frac <= 0.0:
             j.fail("custom_kernel", "no device time was spent in the candidate's own __global__ kernels", "rejected")
@@ -302,7 +302,7 @@ def _judge_profile(j: _Judge, res: RunResult, backend: str) -> None:
 def check_functional(task, functional_source: str, *, backend: str = "auto", seeds: int = 3,
                      size: str = "auto", timeout_s: float = 300.0) -> Verdict:
     """Does a functional form (a whole task file with module_fn) equal the original module with the same weights?"""
-    from harness.functional import check_functional as _check
+    from harness.judge.functional import check_functional as _check
     backend = resolve_backend(backend)
     return _check(task, functional_source, backend=backend, seeds=seeds, size=resolve_size(size, backend),
                   timeout_s=timeout_s)

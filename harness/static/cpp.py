@@ -1,11 +1,5 @@
-"""Static checks: reading a candidate's source before anything of it runs.
-
-This module owns the first filter of the verification protocol (DESIGN.md,
-step 1). `static_check` reads a format-A/K C++/CUDA source, or a format-B
-Python file together with the C++/CUDA strings it hands to `load_inline`, and
-returns a `StaticReport`: one `Check` per rule (pass, flag or fail), the flags,
-the library calls it saw, the `__global__` kernels it found and whether the
-candidate is rejected outright.
+"""The static filter's C++/CUDA rules: scanning a format-A/K source (or the C++ strings of a format-B
+file), and the report every format's scan ends in (`StaticReport`, `build_report`).
 
 C++ is scanned after comments and string literals are blanked out (the text
 keeps its offsets and line breaks, so line numbers stay right), so a comment
@@ -14,8 +8,8 @@ rules that read them (paths, secrets). Python is read with `ast`, never run.
 
 The filter is bypassable by design: a macro-pasted name or a function pointer
 walks past it. It never is the only defence; the isolated runner's dynamic
-checks are (harness.verify). The format-B rules live in `harness.static_python`;
-the names and patterns the C++ rules match live in `harness.static_patterns`.
+checks are (harness.judge.verify). The format-B rules live in `harness.static.python_source`;
+the names and patterns the C++ rules match live in `harness.static.patterns`.
 """
 from __future__ import annotations
 
@@ -23,7 +17,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from harness.static_patterns import (
+from harness.static.patterns import (
     ALLOWED_TORCH_FUNCS, ASM_ESCAPE, COMPUTE_METHODS, CUB_DEVICE, DEFERRED, FREE_CALL, FUNC_DEF, GLOBAL,
     IO_CALLS, IO_QUALIFIED, KEYWORDS, LAMBDA_VAR, LAUNCH, LAUNCH_BOUNDS, LIBRARY_CUDA_HANDLES,
     LIBRARY_NAMESPACE_PARTS, METHOD_CALL, NOT_STATE, PROCESS_CALLS, PYBIND_BLOCK, PY_CAPI, PY_EMBED,
@@ -346,17 +340,3 @@ def build_report(findings: list[Finding], library_calls: list[str], kernels: lis
         reason="; ".join(f"{c.name[len('static_'):]}: {c.reason}" for c in rejects),
         kernel_names=tuple(dict.fromkeys(kernels)),
     )
-
-
-def static_check(source: str, *, format: str, backend: str) -> StaticReport:
-    """Run the static filter on a candidate source. `format` is "A", "B" or "K"; `backend` "cpu" or "cuda"."""
-    if format not in ("A", "B", "K"):
-        raise ValueError(f"unknown candidate format {format!r}: expected 'A', 'B' or 'K'")
-    if backend not in ("cpu", "cuda"):
-        raise ValueError(f"unknown backend {backend!r}: expected 'cpu' or 'cuda'")
-    if format == "B":
-        from harness.static_python import check_python
-        return check_python(source, backend=backend)
-    findings, calls, kernels = scan_cpp(source, backend=backend, fmt=format)
-    rules = RULES if format == "K" else {k: v for k, v in RULES.items() if k != "format_k_torch"}
-    return build_report(findings, calls, kernels, rules)

@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-from harness.compare import degenerate
-from harness.devlock import DeviceLock
-from harness.runner import Limits, run_job
-from harness.task import _literal
-from harness.timing import stats
+from harness.judge.compare import degenerate
+from harness.sandbox.devices import child_env
+from harness.sandbox.devlock import DeviceLock
+from harness.sandbox.process import Limits
+from harness.sandbox.runner import run_job
+from harness.task import module_constant
+from harness.judge.timing import stats
 from harness.types import Stats, TaskRef
+from harness.worker import protocol as P
 
 _cache: "OrderedDict[tuple, Reference]" = OrderedDict()  # least recently used first
 _locks: dict[tuple, threading.Lock] = {}
@@ -76,7 +79,6 @@ def device_env(device_index: int | None) -> dict[str, str]:
     """The environment that pins a runner to one GPU (several-GPU machines: one measuring worker per GPU)."""
     if device_index is None:
         return {}
-    from harness.gpu_pool import child_env
     return child_env(device_index)
 
 
@@ -89,19 +91,21 @@ def resolve_size(size: str, backend: str) -> str:
     return size
 
 
-def timing_job(backend: str, *, repeats: int | None = None, warmup: int | None = None, compile_: bool) -> dict:
+def timing_job(backend: str, *, repeats: int | None = None, warmup: int | None = None,
+               compile_: bool) -> P.TimingSpec:
+    """How a run on `backend` is timed (the reference's baselines and every candidate alike)."""
     if backend == "cuda":
-        return {"warmup": warmup or 10, "repeats": repeats or 100, "flush_bytes": 256 << 20, "compile": compile_}
+        return P.TimingSpec(warmup=warmup or 10, repeats=repeats or 100, flush_bytes=256 << 20, compile=compile_)
     # CPU timings run with a fixed thread count (1 unless KE_CPU_TIMING_THREADS says otherwise), for eager,
     # torch.compile and the kernel alike: oversubscribed OpenMP pools make ratios on shared machines noise.
-    return {"warmup": warmup or 3, "repeats": repeats or 30, "flush_bytes": 32 << 20, "compile": compile_,
-            "threads": max(1, int(os.environ.get("KE_CPU_TIMING_THREADS", "1")))}
+    return P.TimingSpec(warmup=warmup or 3, repeats=repeats or 30, flush_bytes=32 << 20, compile=compile_,
+                        threads=max(1, int(os.environ.get("KE_CPU_TIMING_THREADS", "1"))))
 
 
 def _max_speedup(task: TaskRef) -> float | None:
     """The task's stated MAX_SPEEDUP (module-level literal), if any."""
     try:
-        value = _literal(ast.parse(task.source), "MAX_SPEEDUP")
+        value = module_constant(ast.parse(task.source), "MAX_SPEEDUP")
     except SyntaxError:
         return None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -164,13 +168,11 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
     rng = random.SystemRandom()
     seed_list = sorted(rng.sample(range(1, 2**31 - 1), k=max(1, seeds)))
     init_seed = rng.randrange(1, 2**31 - 1)
-    job = {"role": "reference", "task_path": "task.py", "seeds": seed_list, "init_seed": init_seed, "size": size,
-           "device": backend}
-    if timing:
-        job["timing"] = timing_job(backend, compile_=compile_baseline)
+    job = P.Job(role="reference", task_path="task.py", seeds=tuple(seed_list), init_seed=init_seed, size=size,
+                device=backend, timing=timing_job(backend, compile_=compile_baseline) if timing else None)
     t0 = time.monotonic()
     # start-up, inputs, float64 outputs and the torch.compile build share the device with other runs; the
-    # eager/compile timings have it with no candidate process alive (a baseline Gate, harness.devlock)
+    # eager/compile timings have it with no candidate process alive (a baseline Gate, harness.sandbox.devlock)
     res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend,
                   env=device_env(device_index), files={"task.py": task.source}, lock=DeviceLock(backend, device_index))
     seconds = dict(res.phases(t0), total=time.monotonic() - t0)
@@ -179,36 +181,34 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
     if res.timed_out:
         return Reference(**base, error=f"the reference ran past {timeout_s:.0f} s")
     if err is not None:
-        return Reference(**base, error=str(err[0].get("message", ""))[:2000])
+        return Reference(**base, error=err[0].message[:2000])
     if res.wire_error or res.first("done") is None:
         return Reference(**base, error=res.wire_error or f"exited with code {res.exit_code}: {res.log_tail[-600:]}")
     hello = res.first("hello")
     cases: dict[str, RefCase] = {}
     for meta, tensors in res.all("case"):
         n = sum(1 for k in tensors if k.startswith("out"))
-        cases[str(meta["id"])] = RefCase(out=[tensors[f"out{i}"] for i in range(n)],
-                                         ref=[tensors[f"ref{i}"] for i in range(n)],
-                                         input_sha=str(meta["input_sha"]), bytes=int(meta["bytes"]),
-                                         identity=bool(meta.get("identity", False)))
+        cases[meta.id] = RefCase(out=[tensors[f"out{i}"] for i in range(n)], ref=[tensors[f"ref{i}"] for i in range(n)],
+                                 input_sha=meta.input_sha, bytes=meta.bytes, identity=meta.identity)
     eager = res.first("eager")
     compiled = res.first("compiled")
     cerr = res.first("compiled_error")
     bw = res.first("bandwidth")
     first = next(iter(cases.values()))
     bytes_moved = first.bytes
-    sol = bytes_moved / (float(bw[0]["gbps"]) * 1e9) * 1000 if bw and bw[0].get("gbps") else None
+    sol = bytes_moved / (bw[0].gbps * 1e9) * 1000 if bw and bw[0].gbps else None
     seed_ids = [f"seed{s}" for s in seed_list]
     return Reference(
-        **base, cases=cases, weights_sha=str(hello[0].get("weights_sha", "")) if hello else "",
-        eager=stats(eager[0]["samples"]) if eager else None,
-        compiled=stats(compiled[0]["samples"]) if compiled else None,
-        compile_error=str(cerr[0].get("message", "")) if cerr else "",
+        **base, cases=cases, weights_sha=hello[0].weights_sha if hello else "",
+        eager=stats(eager[0].samples) if eager else None,
+        compiled=stats(compiled[0].samples) if compiled else None,
+        compile_error=cerr[0].message if cerr else "",
         sol_ms=sol, bytes_moved=bytes_moved,
-        device_name=str(hello[0].get("device_name", backend)) if hello else backend,
-        cuda_version=str(hello[0].get("cuda", "")) if hello else "",
+        device_name=hello[0].device_name if hello else backend,
+        cuda_version=hello[0].cuda if hello else "",
         timing_method="cuda-events+l2-flush+device-sync" if backend == "cuda" else
-        f"perf_counter_ns+cache-flush, {job['timing']['threads'] if timing else '-'} thread(s)",
+        f"perf_counter_ns+cache-flush, {job.timing.threads if job.timing else '-'} thread(s)",
         max_speedup=_max_speedup(task),
         degenerate=degenerate({k: v.ref for k, v in cases.items()}, seed_ids), seconds=seconds,
-        fn_args={str(m["id"]): m["fn_args"] for m, _ in res.all("case") if isinstance(m.get("fn_args"), dict)},
+        fn_args={m.id: m.fn_args for m, _ in res.all("case") if isinstance(m.fn_args, dict)},
     )

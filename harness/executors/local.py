@@ -19,7 +19,7 @@ class Executor(Protocol):
 class LocalExecutor:
     """Judges candidates in parallel on this machine (each in its own sandboxed process).
 
-    `warm=N` keeps N pre-started sandboxes (`harness.warm.WarmPool`) for `backend`'s candidate runs:
+    `warm=N` keeps N pre-started sandboxes (`harness.sandbox.warm.WarmPool`) for `backend`'s candidate runs:
     each candidate still gets a fresh process of its own, minus the interpreter start and torch import.
     """
 
@@ -27,7 +27,7 @@ class LocalExecutor:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ke-verify")
         self._warm = None
         if warm > 0:
-            from harness.warm import WarmPool
+            from harness.sandbox.warm import WarmPool
 
             self._warm = WarmPool(warm, backend=backend)
 
@@ -37,8 +37,8 @@ class LocalExecutor:
         return self._warm
 
     def submit(self, candidate: Candidate, **verify_kw: Any) -> "Future[Verdict]":
-        from harness.reference import resolve_backend
-        from harness.verify import verify
+        from harness.judge.reference import resolve_backend
+        from harness.judge.verify import verify
 
         if self._warm is not None and resolve_backend(verify_kw.get("backend", "auto")) == self._warm.backend:
             verify_kw = dict(verify_kw, pool=self._warm)
