@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
-from harness.sandbox.devices import visible_devices
+from harness.sandbox.devices import child_env, visible_devices
 from harness.types import Candidate, Verdict
 
 VerifyFn = Callable[..., Verdict]
@@ -144,4 +144,4 @@ class GpuPoolExecutor:
         self.shutdown()
 
 
-__all__ = ["visible_devices", "child_env", "GpuPool", "GpuPoolExecutor", "accepts_device_index"]
+__all__ = ["GpuPool", "GpuPoolExecutor", "accepts_device_index"]
