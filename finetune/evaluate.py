@@ -138,7 +138,7 @@ def evaluate(model: str, tasks: Sequence[str | TaskRef], *, n: int = 1, ks: Sequ
 
     `model` is an operator spec (`local:BASE+ADAPTER`, `local:MODEL`, `hf:...`) unless `operator` is given.
     """
-    from harness.executors.local import LocalExecutor
+    from harness.executors.factory import make_executor
     from harness.judge.reference import resolve_backend
     from pipeline.operators import make_operator
 
@@ -148,7 +148,7 @@ def evaluate(model: str, tasks: Sequence[str | TaskRef], *, n: int = 1, ks: Sequ
     op = operator or make_operator(model, temperature=temperature if n > 1 else 0.0, max_tokens=max_new_tokens)
     refs = [t if isinstance(t, TaskRef) else load_task(t) for t in tasks]
     own = executor is None
-    ex = executor or LocalExecutor(max_workers=2)
+    ex = executor or make_executor("local", backend=backend)
     kw = dict(backend=backend, seeds=seeds, size=size, timing=timing, compile_baseline=compile_baseline,
               timeout_s=timeout_s)
     samples: list[Sample] = []

@@ -78,12 +78,12 @@ class HarnessReward:
     __name__ = "harness_reward"   # TRL names the logged reward after the function
 
     def __init__(self, config: RewardConfig = RewardConfig(), executor: Any = None):
-        from harness.executors.local import LocalExecutor
+        from harness.executors.factory import make_executor
         from harness.judge.reference import resolve_backend
 
         self.config = config
         self.backend = resolve_backend(config.backend)
-        self.executor = executor or LocalExecutor(max_workers=config.workers)
+        self.executor = executor or make_executor("local", backend=self.backend, workers=config.workers)
         self.verdicts: list[Verdict | None] = []     # the last batch's verdicts (None: nothing to judge)
         self._tasks: dict[tuple[str, str], TaskRef] = {}
 

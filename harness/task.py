@@ -128,6 +128,14 @@ def load_task(task: str | Path) -> TaskRef:
     return parse_task_source(source, task_id=task_id, path=str(path))
 
 
+def has_small_size(task: TaskRef) -> bool:
+    """Does the task declare `SMALL = {...}` overrides (a cheap size to screen candidates at)?"""
+    try:
+        return isinstance(module_constant(ast.parse(task.source), "SMALL"), dict)
+    except SyntaxError:
+        return False
+
+
 def known_good_kernel(task: TaskRef, backend: str, *, format: str | None = None) -> Path | None:
     """The hand-written kernel shipped beside a built-in task, if any: the format-K seed (`<op>.k.cu`, or
     `<op>.k.cpp` on the CPU) unless `format="A"`, then the format-A kernel (`<op>.cu`/`<op>.cpp`) unless

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from harness.executors.factory import ExecutorOptions
 from harness.judge.reference import resolve_backend
 from harness.task import load_task, parse_task_source
 from harness.types import TaskRef, Verdict, sha256_text
@@ -56,8 +57,9 @@ class RunConfig:
     timing: bool = True
     compile_baseline: bool = True
     timeout_s: float = 120.0
-    workers: int = 2
-    warm: int = 0                    # pre-started sandboxes for candidate runs (local executor, 0 = off)
+    executor: str = "local"          # local | ray (harness.executors.factory)
+    workers: int | None = None       # parallel verifications (None: sized to the host)
+    warm: int | None = None          # pre-started sandboxes per device (None: sized to the host, 0 = off)
     max_llm_calls: int | None = None
     max_tokens: int | None = None
     max_wall_s: float | None = None
@@ -147,8 +149,7 @@ class Run:
                                      max_tokens=config.max_new_tokens)
         self._owned_executor = executor is None
         if executor is None:
-            from harness.executors.local import LocalExecutor
-            executor = LocalExecutor(max_workers=config.workers, warm=config.warm, backend=self.backend)
+            executor = ExecutorOptions(kind=config.executor, workers=config.workers, warm=config.warm).make(self.backend)
         if check_functional is None:
             from harness.judge.verify import check_functional as cf
             check_functional = cf

@@ -110,7 +110,7 @@ def test_build_is_done_before_a_gpu_is_held(monkeypatch) -> None:
     gelu = load_task("level1/gelu")
     cand = load_candidate(known_good_kernel(gelu, "cpu"), gelu)
     events: list[str] = []
-    monkeypatch.setattr(harness.build.cache, "build", lambda source, *, backend: events.append(f"build:{backend}"))
+    monkeypatch.setattr(harness.build.cache, "build", lambda source, *, backend, **kw: events.append(f"build:{backend}"))
     fake = FakeGpuVerify(["0", "1"], seconds=0.0)
 
     def measure(candidate, *, device_index, **kw):
@@ -138,7 +138,7 @@ def test_per_device_runs_share_a_simulated_gpu() -> None:
 
 
 def test_warm_pool_per_simulated_gpu_sees_only_its_gpu(monkeypatch) -> None:
-    import harness.sandbox.warm
+    import harness.executors.gpu_pool
 
     made: list[dict] = []
 
@@ -150,7 +150,7 @@ def test_warm_pool_per_simulated_gpu_sees_only_its_gpu(monkeypatch) -> None:
         def close(self):
             self.closed = True
 
-    monkeypatch.setattr(harness.sandbox.warm, "WarmPool", FakeWarmPool)
+    monkeypatch.setattr(harness.executors.gpu_pool, "WarmPool", FakeWarmPool)
     seen: list[tuple[int, str]] = []
 
     def measure(candidate, *, device_index, pool, **kw):

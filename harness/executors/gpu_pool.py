@@ -21,7 +21,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+from harness.build import cache
+from harness.judge.reference import resolve_backend
+from harness.judge.verify import verify
 from harness.sandbox.devices import child_env, visible_devices
+from harness.sandbox.warm import WarmPool
+from harness.static import check as static
 from harness.types import Candidate, Verdict
 
 VerifyFn = Callable[..., Verdict]
@@ -66,18 +71,14 @@ def accepts_device_index(fn: Callable[..., Any]) -> bool:
 
 
 def _prebuild(candidate: Candidate, verify_kw: dict[str, Any]) -> None:
-    """Compile a format-A candidate into the shared cache without holding a GPU (verify then hits the cache)."""
-    if candidate.format != "A":
+    """Compile a format-A or K candidate into the shared cache without holding a GPU (verify then hits it)."""
+    if candidate.format not in ("A", "K"):
         return
-    from harness.static import check as static
-    from harness.build.cache import build
-    from harness.judge.reference import resolve_backend
-
     backend = resolve_backend(verify_kw.get("backend", "auto"))
     if verify_kw.get("static_checks", True) and \
-            static.static_check(candidate.source, format="A", backend=backend).rejected:
+            static.static_check(candidate.source, format=candidate.format, backend=backend).rejected:
         return  # verify refuses it before building; don't spend a compile on it
-    build(candidate.source, backend=backend)
+    cache.build(candidate.source, backend=backend, format=candidate.format)
 
 
 class GpuPoolExecutor:
@@ -91,7 +92,7 @@ class GpuPoolExecutor:
     def __init__(self, devices: Sequence[str] | None = None, *, build_workers: int = 2,
                  verify_fn: VerifyFn | None = None, prebuild: bool = True, per_device: int = 1, warm: int = 0):
         if verify_fn is None:
-            from harness.judge.verify import verify as verify_fn
+            verify_fn = verify
         self.pool = GpuPool(visible_devices() if devices is None else devices, per_device)
         self._verify = verify_fn
         if len(self.pool) > 1 and not accepts_device_index(verify_fn):
@@ -105,8 +106,6 @@ class GpuPoolExecutor:
         self.runs_per_device = [0] * len(self.pool)
         self.warm_pools: list[Any] = []
         if warm > 0:
-            from harness.sandbox.warm import WarmPool
-
             try:
                 for i in range(len(self.pool)):
                     self.warm_pools.append(WarmPool(warm, backend="cuda", env=child_env(i, self.pool.devices)))

@@ -24,6 +24,7 @@ from harness.sandbox.devices import child_env
 from harness.sandbox.devlock import DeviceLock
 from harness.sandbox.process import Limits
 from harness.sandbox.runner import run_job
+from harness.sandbox.warm import WarmPool
 from harness.task import module_constant
 from harness.judge.timing import stats
 from harness.types import Stats, TaskRef
@@ -133,11 +134,12 @@ def reference_bytes(ref: "Reference") -> int:
 
 
 def get_reference(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool, compile_baseline: bool,
-                  timeout_s: float = 600.0, device_index: int | None = None) -> Reference:
+                  timeout_s: float = 600.0, device_index: int | None = None, pool: WarmPool | None = None) -> Reference:
     """The task's reference, computed once per key and kept while it fits `cache_budget_bytes()`.
 
     The least recently used references go first; the newest one is always kept. A reference computed again
-    after eviction draws new secret seeds and times its baselines again."""
+    after eviction draws new secret seeds and times its baselines again. `pool`: a pre-started sandbox of
+    the same backend and device runs it where one fits (the reference's rlimits are the pool's on CUDA)."""
     key = (task.sha256, backend, device_index, seeds, size, timing, compile_baseline and timing)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
@@ -147,7 +149,7 @@ def get_reference(task: TaskRef, *, backend: str, seeds: int, size: str, timing:
                 _cache.move_to_end(key)
                 return _cache[key]
         ref = _compute(task, backend=backend, seeds=seeds, size=size, timing=timing,
-                       compile_baseline=compile_baseline, timeout_s=timeout_s, device_index=device_index)
+                       compile_baseline=compile_baseline, timeout_s=timeout_s, device_index=device_index, pool=pool)
         if not ref.error:
             with _guard:
                 _cache[key] = ref
@@ -164,7 +166,7 @@ def clear_cache() -> None:
 
 
 def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool, compile_baseline: bool,
-             timeout_s: float, device_index: int | None = None) -> Reference:
+             timeout_s: float, device_index: int | None = None, pool: WarmPool | None = None) -> Reference:
     rng = random.SystemRandom()
     seed_list = sorted(rng.sample(range(1, 2**31 - 1), k=max(1, seeds)))
     init_seed = rng.randrange(1, 2**31 - 1)
@@ -174,7 +176,8 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
     # start-up, inputs, float64 outputs and the torch.compile build share the device with other runs; the
     # eager/compile timings have it with no candidate process alive (a baseline Gate, harness.sandbox.devlock)
     res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend,
-                  env=device_env(device_index), files={"task.py": task.source}, lock=DeviceLock(backend, device_index))
+                  env=device_env(device_index), files={"task.py": task.source}, lock=DeviceLock(backend, device_index),
+                  pool=pool)
     seconds = dict(res.phases(t0), total=time.monotonic() - t0)
     base = dict(seeds=seed_list, init_seed=init_seed)
     err = res.first("error")

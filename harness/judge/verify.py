@@ -8,8 +8,9 @@ timing samples, and this module compares, cross-checks and decides.
 """
 from __future__ import annotations
 
+import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ from harness.judge.reference import Reference, device_env, get_reference, resolv
 from harness.sandbox.process import Limits, RunResult
 from harness.sandbox.runner import run_job
 from harness.judge.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
+from harness.task import has_small_size
 from harness.types import Candidate, Check, Env, Timing, Verdict, uid_dropped
 from harness.sandbox.warm import WarmPool
 from harness.worker import protocol as P
@@ -69,8 +71,12 @@ def _env(ref: Reference | None, backend: str, arch: str = "") -> Env:
 def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size: str = "auto",
            timing: bool = True, compile_baseline: bool = True, timeout_s: float = 120.0,
            repeats: int | None = None, warmup: int | None = None, static_checks: bool = True,
-           device_index: int | None = None, pool: WarmPool | None = None) -> Verdict:
+           device_index: int | None = None, pool: WarmPool | None = None, screen: bool = True) -> Verdict:
     """Judge one candidate. Never raises for anything the candidate or the task does.
+
+    `screen`: at the default size, a task with `SMALL` overrides is first checked at its small size
+    (correctness only, every check of that run); a candidate wrong there gets that verdict at once,
+    without a default-size run (a `screen` check says so).
 
     `static_checks=False` runs the dynamic checks alone; tests use it to prove that no exploit is
     stopped by the static filter only. `device_index` pins the runs to one visible GPU. `pool` (a
@@ -117,9 +123,20 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
         files["candidate.py"] = candidate.source
         kernel = P.KernelSpec(format="B", source_path="candidate.py")
 
+    if screen and size == "default" and has_small_size(candidate.task):
+        t1 = time.monotonic()
+        pre = verify(candidate, backend=backend, seeds=min(seeds, 2), size="small", timing=False, compile_baseline=False,
+                     timeout_s=timeout_s, static_checks=static_checks, device_index=device_index, pool=pool,
+                     screen=False)
+        secs["screen"] = time.monotonic() - t1
+        if pre.status != "verified":
+            return replace(pre, checks=pre.checks + (Check("screen", "fail", f"{pre.status} at the task's small size: "
+                                                           "not run at the default size"),),
+                           seconds={**secs, **{f"screen.{k}": v for k, v in pre.seconds.items()}})
+        j.ok("screen", "verified at the task's small size first")
     t1 = time.monotonic()
     ref = get_reference(candidate.task, backend=backend, seeds=seeds, size=size, device_index=device_index,
-                        timing=timing, compile_baseline=compile_baseline, timeout_s=max(timeout_s, 600.0))
+                        timing=timing, compile_baseline=compile_baseline, timeout_s=max(timeout_s, 600.0), pool=pool)
     secs["reference"] = time.monotonic() - t1
     if secs["reference"] >= 0.5 * ref.seconds.get("total", 0.0) > 0:  # computed by this call, not cached
         secs.update({f"reference.{k}": x for k, x in ref.seconds.items() if k != "total"})
@@ -144,9 +161,11 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
     secs["run.queued"] = res.gate_wait_s  # of which waiting for the device (shared, then the timing slot)
     t2 = time.monotonic()
     _judge_protocol(j, res, ref, timing)
-    # the parent's comparisons (on the GPU where there is one) share the device: they never overlap a timing run
-    dev = f"cuda:{device_index or 0}" if backend == "cuda" and torch.cuda.is_available() else None
-    with device_shared(backend, device_index):
+    # Small outputs are compared on the host with no lock (microseconds of work, nothing to queue for). Large
+    # ones are compared on the GPU where there is one, sharing the device: they never overlap a timing run.
+    heavy = _output_bytes(res) >= HEAVY_COMPARE_BYTES
+    dev = f"cuda:{device_index or 0}" if heavy and backend == "cuda" and torch.cuda.is_available() else None
+    with device_shared(backend, device_index) if heavy else contextlib.nullcontext():
         comp = _judge_run(j, res, ref, backend, dev)
         timing_ = _judge_timing(j, res, ref, job.timing.warmup, dev) \
             if timing and j.status == "verified" else None
@@ -155,8 +174,16 @@ def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size:
         j.fail("degenerate_task", f"the task's reference is unfit for judging: {ref.degenerate}", "rejected")
         j.flags.append("degenerate_task")
     j.checks.append(Check("isolation", "pass", res.isolation))
+    j.checks.append(Check("transfer", "pass", f"outputs crossed to the judge through {res.transfer or 'the pipe'}"))
     secs["judge"] = time.monotonic() - t2
     return done(ref, timing_, comp)
+
+
+HEAVY_COMPARE_BYTES = 64 << 20
+
+
+def _output_bytes(res: RunResult) -> int:
+    return sum(t.numel() * t.element_size() for _, ts in res.messages for t in ts.values())
 
 
 def _judge_protocol(j: _Judge, res: RunResult, ref: Reference, timing: bool) -> None:

@@ -162,7 +162,7 @@ class Gate:
     timed worker, once its correctness cases are out, sends a `ready` message and blocks reading `read_fd`;
     `on_header("ready")` (the parent's reader thread) gives up the shared hold, queues for the exclusive
     one, and writes one byte that lets the worker time its calls. The exclusive hold ends at the worker's
-    `profile` message (its last GPU work), or at an `error`, or when the run ends (`close`). Only the
+    `done` message (after its timed loop and its snapshots, its last GPU work), or at an `error`, or when the run ends (`close`). Only the
     parent's lock counts: a worker that lies about its phase can only hold the slot until its own time
     limit, which excludes the time it spent queued (`waited_s`).
     """
@@ -174,7 +174,7 @@ class Gate:
         # a reference run: its slot times the eager/torch.compile baselines with no candidate process alive
         # (`DeviceLock.alone`) and ends at its `bandwidth` message; it is not itself a candidate (no `attach`)
         self.baseline = baseline
-        self._release_on = ("bandwidth", "error") if baseline else ("profile", "error")
+        self._release_on = ("bandwidth", "error") if baseline else ("done", "error")
         self.read_fd, self.write_fd = (fds or os.pipe()) if timed else (-1, -1)
         self.waited_s = 0.0       # queued for the timing slot, with the run's clock stopped
         self.start_wait_s = 0.0   # queued for the shared hold before the run started

@@ -62,6 +62,7 @@ class RunResult:
     times: list[tuple[str, float, float]] = field(default_factory=list)
     gate_wait_s: float = 0.0   # time queued for the device (shared at start, exclusive before timing)
     reran_alone: bool = False  # a CUDA OOM while sharing the device: this is the second run, the device alone
+    transfer: str = ""         # how tensors crossed: "shared memory", or "pipe (<why shared memory was refused>)"
 
     def first(self, kind: str) -> tuple[Any, dict[str, torch.Tensor]] | None:
         """The first message of `kind` and its tensors (None if none came)."""
@@ -114,9 +115,20 @@ def clean_env(extra: dict[str, str] | None = None, *, home: str) -> dict[str, st
     return env
 
 
-def gated(job: P.Job, gate: Gate | None, out_fd: int, gate_fd: int) -> P.Job:
-    """The job, told its result pipe and where to wait for its timing slot when it has one."""
-    return job.with_fds(out_fd=out_fd, gate_fd=gate_fd if gate is not None and gate.timed else None)
+def gated(job: P.Job, gate: Gate | None, out_fd: int, gate_fd: int, arena: wire.Arena | None = None) -> P.Job:
+    """The job, told its result pipe, its arena (if any) and where to wait for its timing slot when it has one."""
+    return job.with_fds(out_fd=out_fd, gate_fd=gate_fd if gate is not None and gate.timed else None,
+                        arena_fd=arena.fd if arena is not None else None,
+                        arena_bytes=arena.capacity if arena is not None else 0)
+
+
+def make_arena(limits: Limits) -> tuple[wire.Arena | None, str]:
+    """A run's arena, as large (sparse) as the tensors it may send; (None, why) where the host refuses."""
+    return wire.Arena.create(limits.max_output_mb << 20)
+
+
+def transfer_note(arena: wire.Arena | None, why: str) -> str:
+    return "shared memory" if arena is not None else f"pipe ({why})"
 
 
 def backstop(limits: Limits, gate: Gate | None) -> Limits:
@@ -199,14 +211,15 @@ def split_isolation(sandbox_stderr: bytes) -> tuple[str, str]:
 
 
 def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0: float, *, role: P.Role,
-            note: str = "", gate: Gate | None = None) -> RunResult:
-    """Read the `role` worker's messages until its supervisor ends (killing it past the deadline from `t0`,
-    not counting time queued at the `gate`)."""
+            note: str = "", gate: Gate | None = None, arena: wire.Arena | None = None,
+            transfer: str = "pipe") -> RunResult:
+    """Read the `role` worker's messages (their tensors from the pipe or the `arena`) until its supervisor
+    ends, killing it past the deadline from `t0` (not counting time queued at the `gate`)."""
     messages: list = []
     times: list[tuple[str, float, float]] = []
     wire_error = [""]
-    reader = threading.Thread(target=_read_all, args=(read_fd, limits, role, messages, times, wire_error, gate),
-                              daemon=True)
+    reader = threading.Thread(target=_read_all, args=(read_fd, limits, role, messages, times, wire_error, gate,
+                                                      arena), daemon=True)
     reader.start()
     code = _wait(proc, t0, times, limits, gate)
     sandbox_err = proc.stderr.read() if proc.stderr else b""
@@ -221,7 +234,8 @@ def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0:
     # copies: a reader still queued for the timing slot when its worker died (join gave up) appends later
     return RunResult(exit_code=code, timed_out=code == 124, messages=list(messages), log_tail=log, wall_s=wall,
                      wire_error=wire_error[0], isolation=isolation, times=list(times),
-                     gate_wait_s=gate.start_wait_s + gate.waited(time.monotonic()) if gate is not None else 0.0)
+                     gate_wait_s=gate.start_wait_s + gate.waited(time.monotonic()) if gate is not None else 0.0,
+                     transfer=transfer)
 
 
 def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits, gate: Gate | None = None) -> int:
@@ -249,7 +263,7 @@ def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits, gate: 
 
 
 def _read_all(fd: int, limits: Limits, role: P.Role, messages: list, times: list, err: list,
-              gate: Gate | None = None) -> None:
+              gate: Gate | None = None, arena: wire.Arena | None = None) -> None:
     headers: list[float] = []
 
     def on_header(kind: str) -> None:
@@ -259,7 +273,8 @@ def _read_all(fd: int, limits: Limits, role: P.Role, messages: list, times: list
 
     with os.fdopen(fd, "rb", buffering=1 << 20) as f:
         try:
-            for kind, meta, tensors in wire.receive(f, max_bytes=limits.max_output_mb << 20, on_header=on_header):
+            for kind, meta, tensors in wire.receive(f, max_bytes=limits.max_output_mb << 20, on_header=on_header,
+                                                    arena=arena):
                 msg = P.decode(role, kind, meta)
                 times.append((kind, headers[-1], time.monotonic()))
                 messages.append((msg, tensors))

@@ -19,7 +19,8 @@ from pathlib import Path
 from harness.sandbox.choice import sandbox_config
 from harness.sandbox.devlock import DeviceLock, Gate
 from harness.sandbox import process
-from harness.sandbox.process import WORKER, Limits, RunResult, backstop, gated, result_pipe, start_sandbox, write_job
+from harness.sandbox.process import (WORKER, Limits, RunResult, backstop, gated, result_pipe, start_sandbox,
+                                     transfer_note, write_job)
 from harness.sandbox.uids import alloc_uid, can_drop_privileges, free_uid, reap_uid
 from harness.sandbox.warm import WarmPool
 from harness.worker import protocol as P
@@ -54,13 +55,15 @@ def _run_once(job: P.Job, *, limits: Limits, backend: str, env: dict[str, str] |
     tmp = Path(tempfile.mkdtemp(prefix="ke-run-"))
     uid = alloc_uid() if can_drop_privileges() else None
     read_fd, write_fd = result_pipe()
+    arena, why = process.make_arena(limits)
     collecting = False
     gate = Gate(lock, timed=job.timing is not None, baseline=job.role == "reference") if lock is not None else None
     try:
         if uid is not None:
             os.chown(tmp, uid, uid)
-        fds = [write_fd] + ([gate.read_fd] if gate is not None and gate.timed else [])
-        write_job(tmp, uid, gated(job, gate, write_fd, gate.read_fd if gate else -1), files, copies)
+        fds = [write_fd] + ([gate.read_fd] if gate is not None and gate.timed else []) + \
+            ([arena.fd] if arena is not None else [])
+        write_job(tmp, uid, gated(job, gate, write_fd, gate.read_fd if gate else -1, arena), files, copies)
         cmd = [sys.executable, "-s", "-B", str(WORKER), str(tmp / "job.json")]
         cfg = sandbox_config(tmp, uid, cmd, limits=backstop(limits, gate), backend=backend, env=env, pass_fds=fds)
         if gate is not None:
@@ -72,12 +75,15 @@ def _run_once(job: P.Job, *, limits: Limits, backend: str, env: dict[str, str] |
         if gate is not None:
             gate.close_worker_end()
         collecting = True  # the reader thread owns (and closes) the result pipe from here
-        return process.collect(proc, read_fd, tmp, limits, t0, role=job.role, gate=gate)
+        return process.collect(proc, read_fd, tmp, limits, t0, role=job.role, gate=gate, arena=arena,
+                               transfer=transfer_note(arena, why))
     finally:
         if not collecting:
             os.close(read_fd)
         if write_fd >= 0:
             os.close(write_fd)
+        if arena is not None:
+            arena.close()
         reap_uid(uid)  # nothing the run left behind outlives it (no PID namespace on some CUDA hosts)
         if gate is not None:
             gate.close()

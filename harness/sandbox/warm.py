@@ -1,12 +1,13 @@
-"""Warm runners: a pool of sandboxed worker processes that have imported torch and wait for one job each.
+"""Warm runners: a pool of sandboxed worker processes, started and prepared ahead, waiting for one job each.
 
-Starting an interpreter and importing torch costs seconds per candidate (about 1 s on the CPU
-development machine, 4-5 s under gVisor on the GPU hosts). `WarmPool` keeps `size` sandboxes
-*armed*: each is a full `harness/sandbox/supervisor.py` supervisor (its own uid from `harness.sandbox.uids.alloc_uid`,
-the namespaces and Landlock of `harness.sandbox.choice`, rlimits, the whitelisted environment with
-HOME/TMPDIR its own directory) whose worker (`worker.py --wait`) has run `import torch` and
-nothing else: no CUDA call, no task, no candidate. It blocks on its stdin until the supervisor
-relays a job path.
+Starting an interpreter, importing torch and (on CUDA) creating a context cost seconds per run (about
+1 s on the CPU development machine; 5-25 s under gVisor on the GPU hosts, most of it CUDA). `WarmPool`
+keeps `size` sandboxes *armed*: each is a full `harness/sandbox/supervisor.py` supervisor (its own uid
+from `harness.sandbox.uids.alloc_uid`, the namespaces and Landlock of `harness.sandbox.choice`,
+rlimits, the whitelisted environment with HOME/TMPDIR its own directory) whose worker
+(`harness/worker/main.py --wait`) has imported torch and run `harness.worker.main.prepare`: on CUDA
+the context, cuBLAS and a profiler session; no task, no candidate. It blocks on its stdin until the
+supervisor relays a job path. Reference runs and candidate runs alike take them.
 
 `WarmPool.run` takes one armed sandbox, writes the job's files into its directory (owned by its
 uid), and sends `{"timeout_s", "job"}` to the supervisor: the supervisor's wall-clock deadline
@@ -42,7 +43,7 @@ from harness.sandbox.choice import sandbox_config
 from harness.sandbox.devlock import DeviceLock, Gate
 from harness.sandbox.process import Limits, RunResult
 from harness.sandbox.supervisor import descendants
-from harness.worker import protocol as P
+from harness.worker import protocol as P, wire
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class Armed:
     gate_fd: int            # the timing-slot pipe, write end (the worker holds the read end)
     gate_num: int           # the worker's number for the timing-slot pipe's read end
     started: float
+    arena: wire.Arena | None = None   # the sealed shared-memory file for its tensor bytes (None: the pipe)
+    transfer: str = "pipe"
     is_ready: bool = False
     dead: bool = False
     _closed: list[int] = field(default_factory=list)
@@ -98,7 +101,7 @@ class Armed:
     def assign(self, job: P.Job, *, limits: Limits, files: dict[str, str] | None,
                copies: dict[str, str] | None, gate: Gate | None = None) -> float | None:
         """Hand the job over; the monotonic time of the assignment, or None if the sandbox is gone."""
-        process.write_job(self.tmp, self.uid, process.gated(job, gate, self.out_fd, self.gate_num),
+        process.write_job(self.tmp, self.uid, process.gated(job, gate, self.out_fd, self.gate_num, self.arena),
                          files, copies)
         limits = process.backstop(limits, gate)
         msg = json.dumps({"timeout_s": limits.startup_s + limits.timeout_s, "job": str(self.tmp / "job.json")})
@@ -130,6 +133,8 @@ class Armed:
     def release(self) -> None:
         for fd in (self.read_fd, self.go_fd, self.ready_fd, self.gate_fd):
             self._close(fd)
+        if self.arena is not None:
+            self.arena.close()
         uids.reap_uid(self.uid)  # nothing it left behind outlives it (no PID namespace on some CUDA hosts)
         uids.free_uid(self.uid)
         self.uid = None
@@ -154,26 +159,30 @@ def arm(*, backend: str, env: dict[str, str] | None, limits: Limits, armed_max_s
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
     gate_r, gate_w = os.pipe()
+    arena, why = process.make_arena(limits)
+    passed = [write_fd, ready_w, gate_r] + ([arena.fd] if arena is not None else [])
     try:
         if uid is not None:
             os.chown(tmp, uid, uid)
         # DIR (last) is unused by the worker: it names the run in `ps`, as a cold run's job path does
-        cmd = [sys.executable, "-s", "-B", str(process.WORKER), "--wait", str(ready_w), str(tmp)]
-        cfg = sandbox_config(tmp, uid, cmd, limits=limits, backend=backend, env=env,
-                                    pass_fds=[write_fd, ready_w, gate_r])
+        cmd = [sys.executable, "-s", "-B", str(process.WORKER), "--wait", str(ready_w), str(tmp), backend]
+        cfg = sandbox_config(tmp, uid, cmd, limits=limits, backend=backend, env=env, pass_fds=passed)
         cfg.update(go_fd=go_r, armed_max_s=armed_max_s,
                    armed_nice=armed_nice if os.geteuid() == 0 else 0)  # only root can lower it again
-        proc = process.start_sandbox(cfg, [write_fd, ready_w, go_r, gate_r])
+        proc = process.start_sandbox(cfg, passed + [go_r])
     except BaseException:
         for fd in (read_fd, write_fd, ready_r, ready_w, go_r, go_w, gate_r, gate_w):
             os.close(fd)
+        if arena is not None:
+            arena.close()
         uids.free_uid(uid)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     for fd in (write_fd, ready_w, go_r, gate_r):
         os.close(fd)
     return Armed(proc=proc, tmp=tmp, uid=uid, read_fd=read_fd, out_fd=write_fd, go_fd=go_w, ready_fd=ready_r,
-                 gate_fd=gate_w, gate_num=gate_r, started=time.monotonic())
+                 gate_fd=gate_w, gate_num=gate_r, started=time.monotonic(), arena=arena,
+                 transfer=process.transfer_note(arena, why))
 
 
 class WarmPool:
@@ -263,7 +272,8 @@ class WarmPool:
                     a.kill()
                     continue
                 a._closed.append(a.read_fd)  # from here the reader thread owns (and closes) the result pipe
-                return process.collect(a.proc, a.read_fd, a.tmp, limits, t0, role=job.role, note="pre-started", gate=gate)
+                return process.collect(a.proc, a.read_fd, a.tmp, limits, t0, role=job.role, note="pre-started",
+                                       gate=gate, arena=a.arena, transfer=a.transfer)
             finally:
                 if a.proc.poll() is None:
                     a.kill()

@@ -35,11 +35,14 @@ from harness.worker.k_abi import KBinding  # noqa: E402
 from harness.worker.measure import bandwidth_gbps, fill_poison, flat, profile, sync, time_calls  # noqa: E402
 
 OUT = None
-CUDA_AT_START = None  # was CUDA initialised when the job started? (a pre-started worker must not have touched it)
+CUDA_AT_START = None  # was CUDA initialised when the job started? (a pre-started CUDA worker has done it: `prepare`)
+
+
+ARENA = None  # the parent's sealed shared-memory file for tensor bytes, when it gave one (harness.worker.wire)
 
 
 def send(msg: P.Message, tensors=None):
-    wire.send(OUT, msg.KIND, P.fields_of(msg), tensors)
+    wire.send(OUT, msg.KIND, P.fields_of(msg), tensors, arena=ARENA)
 
 
 def _idle(n):
@@ -317,12 +320,29 @@ def role_functional(job: P.Job):
     send(P.Done())
 
 
-def wait_for_job(ready_fd):
-    """Pre-started: everything a job imports anyway, then wait for the job's path (the deadline starts then)."""
-    import torch.profiler  # the candidate role's profile step needs it
-    if not torch.version.cuda:  # a CPU-only torch: start the profiler once now (~0.9 s), not in the job
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]):
-            pass
+def prepare(backend: str) -> None:
+    """Pre-started: everything a job of `backend` would otherwise start itself, before the job exists.
+
+    On CUDA that is the context (seconds per process on the GPU hosts), cuBLAS (a reference's matmuls) and
+    the profiler's CUPTI session (every candidate is profiled once); on the CPU, the profiler. This is the
+    harness's own code in the worker's own sandbox: no task and no candidate has been seen yet.
+    """
+    import torch.profiler
+    acts = [torch.profiler.ProfilerActivity.CPU]
+    if backend == "cuda":
+        a = torch.ones(8, 8, device="cuda")
+        (a @ a).sum().item()
+        acts.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=acts):
+        if backend == "cuda":
+            (torch.ones(1024, device="cuda") * 2).sum().item()
+    if backend == "cuda":
+        torch.cuda.synchronize()
+
+
+def wait_for_job(ready_fd: int, backend: str) -> str:
+    """Pre-started: prepare for a job of `backend`, then wait for the job's path (the deadline starts then)."""
+    prepare(backend)
     os.write(ready_fd, b"R")
     os.close(ready_fd)
     path = sys.stdin.readline().strip()
@@ -337,13 +357,16 @@ ROLES = {"reference": role_reference, "candidate": role_candidate, "functional":
 
 
 def main():
-    global OUT, CUDA_AT_START
+    global OUT, ARENA, CUDA_AT_START
     procguard.close_to_same_user()  # before any task or candidate code: a reference's outputs, a rival's memory
-    path = wait_for_job(int(sys.argv[2])) if sys.argv[1] == "--wait" else sys.argv[1]
+    # cold: `main.py JOB_PATH`; pre-started: `main.py --wait READY_FD DIR BACKEND` (harness.sandbox.warm)
+    path = wait_for_job(int(sys.argv[2]), sys.argv[4]) if sys.argv[1] == "--wait" else sys.argv[1]
     CUDA_AT_START = torch.cuda.is_initialized()
     with open(path) as f:
         job = P.Job.from_json(f.read())
     OUT = wire.open_writer(job.out_fd)
+    if job.arena_fd is not None:
+        ARENA = wire.ArenaWriter(job.arena_fd, job.arena_bytes)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     try:

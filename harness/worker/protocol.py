@@ -72,6 +72,8 @@ class Job:
     functional_path: str = ""                               # role "functional"
     out_fd: int = -1                                        # the result pipe's write end (the worker's number)
     gate_fd: int | None = None                              # the timing-slot pipe's read end, if gated
+    arena_fd: int | None = None                             # the sealed shared-memory file for tensor bytes
+    arena_bytes: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -87,8 +89,9 @@ class Job:
                           for cid, specs in (d.get("out_specs") or {}).items()}
         return cls(**d)
 
-    def with_fds(self, *, out_fd: int, gate_fd: int | None) -> "Job":
-        return replace(self, out_fd=out_fd, gate_fd=gate_fd)
+    def with_fds(self, *, out_fd: int, gate_fd: int | None, arena_fd: int | None = None,
+                 arena_bytes: int = 0) -> "Job":
+        return replace(self, out_fd=out_fd, gate_fd=gate_fd, arena_fd=arena_fd, arena_bytes=arena_bytes)
 
 
 # ---------------------------------------------------------------- messages
