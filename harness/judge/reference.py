@@ -55,6 +55,9 @@ class Reference:
     compile_error: str = ""
     sol_ms: float | None = None
     bytes_moved: int = 0
+    flops: int = 0                          # the first case's matmul/conv FLOPs (0: none counted)
+    peak_gbps: float | None = None          # the device's measured copy bandwidth
+    peak_gflops: float | None = None        # the device's measured matmul throughput (TF32 tensor cores on CUDA)
     device_name: str = ""
     cuda_version: str = ""
     timing_method: str = ""
@@ -207,6 +210,9 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
         compiled=stats(compiled[0].samples) if compiled else None,
         compile_error=cerr[0].message if cerr else "",
         sol_ms=sol, bytes_moved=bytes_moved,
+        flops=max((m.flops for m, _ in res.all("case")), default=0),
+        peak_gbps=bw[0].gbps if bw and bw[0].gbps > 0 else None,
+        peak_gflops=bw[0].peak_gflops if bw and bw[0].peak_gflops > 0 else None,
         device_name=hello[0].device_name if hello else backend,
         cuda_version=hello[0].cuda if hello else "",
         timing_method="cuda-events+l2-flush+device-sync" if backend == "cuda" else

@@ -67,3 +67,26 @@ def plausibility(kernel: Stats, *, eager: Stats | None, sol_ms: float | None, by
                            f"the claimed median {kernel.median_ms:.4g} ms plus the loop's own overhead: work "
                            "escaped the timed region")
     return Plausibility(tuple(dict.fromkeys(flags)), tuple(reasons))
+
+
+def roofline(*, bytes_moved: int, flops: int, peak_gbps: float | None, peak_gflops: float | None,
+             kernel_ms: float, eager_ms: float | None) -> dict[str, float | None]:
+    """Where a kernel stands against the device's measured roofs: achieved GB/s (the task's bytes over the
+    median time) and GFLOP/s (its counted matmul/conv FLOPs), each with its fraction of the roof; eager's
+    fraction of the compute roof beside it. Fields of `harness.types.Timing`; None where unknown."""
+    out: dict[str, float | None] = dict(achieved_gbps=None, peak_gbps=peak_gbps, bandwidth_fraction=None,
+                                        achieved_gflops=None, peak_gflops=peak_gflops if flops else None,
+                                        flops_fraction=None, eager_flops_fraction=None)
+    if not (kernel_ms > 0 and math.isfinite(kernel_ms)):
+        return out
+    if bytes_moved > 0:
+        out["achieved_gbps"] = bytes_moved / (kernel_ms / 1e3) / 1e9
+        if peak_gbps:
+            out["bandwidth_fraction"] = out["achieved_gbps"] / peak_gbps
+    if flops > 0:
+        out["achieved_gflops"] = flops / (kernel_ms / 1e3) / 1e9
+        if peak_gflops:
+            out["flops_fraction"] = out["achieved_gflops"] / peak_gflops
+            if eager_ms and eager_ms > 0:
+                out["eager_flops_fraction"] = flops / (eager_ms / 1e3) / 1e9 / peak_gflops
+    return out

@@ -22,7 +22,7 @@ from harness.sandbox.devlock import DeviceLock, device_shared
 from harness.judge.reference import Reference, device_env, get_reference, resolve_backend, resolve_size, timing_job
 from harness.sandbox.process import Limits, RunResult
 from harness.sandbox.runner import run_job
-from harness.judge.timing import DEFAULT_MAX_SPEEDUP, plausibility, stats
+from harness.judge.timing import DEFAULT_MAX_SPEEDUP, plausibility, roofline, stats
 from harness.task import has_small_size
 from harness.types import Candidate, Check, Env, Timing, Verdict, uid_dropped
 from harness.sandbox.warm import WarmPool
@@ -308,7 +308,10 @@ def _judge_timing(j: _Judge, res: RunResult, ref: Reference, warmup_n: int, dev:
     sc = ref.compiled.median_ms / kernel.median_ms if ref.compiled and kernel.median_ms > 0 else None
     return Timing(kernel=kernel, eager=ref.eager, compiled=ref.compiled, speedup_eager=se, speedup_compile=sc,
                   method=ref.timing_method, sol_ms=ref.sol_ms, wall_ms=wall,
-                  custom_kernel_fraction=float(frac) if isinstance(frac, (int, float)) else None)
+                  custom_kernel_fraction=float(frac) if isinstance(frac, (int, float)) else None,
+                  **roofline(bytes_moved=ref.bytes_moved, flops=ref.flops, peak_gbps=ref.peak_gbps,
+                             peak_gflops=ref.peak_gflops, kernel_ms=kernel.median_ms,
+                             eager_ms=ref.eager.median_ms if ref.eager else None))
 
 
 def _judge_profile(j: _Judge, res: RunResult, backend: str) -> None:

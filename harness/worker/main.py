@@ -32,7 +32,8 @@ import torch  # noqa: E402
 
 from harness.worker import procguard, protocol as P, wire  # noqa: E402
 from harness.worker.k_abi import KBinding  # noqa: E402
-from harness.worker.measure import bandwidth_gbps, fill_poison, flat, profile, sync, time_calls  # noqa: E402
+from harness.worker.measure import (bandwidth_gbps, fill_poison, flat, peak_gflops, profile, sync,  # noqa: E402
+                                    task_flops, time_calls)
 
 OUT = None
 CUDA_AT_START = None  # was CUDA initialised when the job started? (a pre-started CUDA worker has done it: `prepare`)
@@ -163,6 +164,7 @@ def role_reference(job: P.Job):
     send(P.ReferenceHello(weights_sha=weights, pid=os.getpid(), device_name=name, cuda=torch.version.cuda or "",
                           torch=torch.__version__))
     sets = []
+    flops_seen = 0
     with torch.no_grad():
         for cid, inputs in all_cases:
             inputs = to_device(inputs, device)
@@ -177,8 +179,10 @@ def role_reference(job: P.Job):
             nbytes += sum(o.numel() * o.element_size() for o in out)
             identity = any(isinstance(x, torch.Tensor) and x.shape == o.shape and x.dtype == o.dtype
                            and torch.equal(x, o) for o in out for x in inputs)
+            flops = task_flops(model, inputs) if cid == all_cases[0][0] else 0
+            flops_seen = max(flops_seen, flops)
             send(P.ReferenceCase(id=cid, input_sha=fingerprint(inputs), bytes=nbytes, identity=identity,
-                                 fn_args=seen[0] if seen else None), tensors)
+                                 fn_args=seen[0] if seen else None, flops=flops), tensors)
             if cid.startswith("seed"):
                 sets.append(inputs)
         if job.timing is not None:
@@ -201,7 +205,7 @@ def role_reference(job: P.Job):
                     send(P.CompiledError(message=f"{type(e).__name__}: {e}"[:1000]))
             elif compile_error:
                 send(P.CompiledError(message=compile_error))
-            send(P.Bandwidth(gbps=bandwidth_gbps(device)))
+            send(P.Bandwidth(gbps=bandwidth_gbps(device), peak_gflops=peak_gflops(device) if flops_seen else 0.0))
     send(P.Done())
 
 

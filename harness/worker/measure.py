@@ -115,6 +115,37 @@ def bandwidth_gbps(device):
     return 2 * n / best / 1e9
 
 
+def peak_gflops(device):
+    """Matrix-multiply throughput (GFLOP/s): the compute roof of the roofline. On CUDA with TF32 tensor cores
+    allowed for this measurement only (the tensor-core roof the matmul family is reported against), on the
+    CPU in fp32 with the timing's thread count."""
+    n = 8192 if device == "cuda" else 512
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    prev = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = device == "cuda"
+    try:
+        best = float("inf")
+        for i in range(7):
+            sync(device)
+            t0 = _perf_counter()
+            torch.mm(a, b)
+            sync(device)
+            if i >= 2:
+                best = min(best, _perf_counter() - t0)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = prev
+    return 2 * n ** 3 / best / 1e9
+
+
+def task_flops(model, inputs):
+    """The FLOPs torch counts for one call of the task's model (matmul and convolution family; 0 if none)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        model(*inputs)
+    return int(counter.get_total_flops())
+
+
 def profile(call, inputs, names, device):
     """One call under the torch profiler: which ATen ops ran, and (CUDA) the share of device time in own kernels."""
     from torch.profiler import ProfilerActivity, profile as tprofile

@@ -136,6 +136,7 @@ class ReferenceCase(Message):
     bytes: int                      # inputs + parameters + outputs, for the speed-of-light floor
     identity: bool                  # an output equals an input (aliasing is then legitimate)
     fn_args: dict | None            # what Model.forward passed module_fn (format K's signature)
+    flops: int = 0                  # matmul/conv FLOPs of the call (torch's FlopCounterMode), for the roofline
 
 
 @dataclass(frozen=True)
@@ -211,8 +212,10 @@ class CompiledError(Message):
 
 @dataclass(frozen=True)
 class Bandwidth(Message):
+    """The device's measured roofs: copy bandwidth, and matmul throughput (the reference's last timing)."""
     KIND: ClassVar[str] = "bandwidth"
     gbps: float
+    peak_gflops: float = 0.0
 
 
 @dataclass(frozen=True)
