@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from harness.types import HARNESS_VERSION, STATUSES, Candidate, Verdict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CATEGORIES = ("known_good", "failing", "adversarial", "format_k")
 DEFAULT_MIX = ("known_good", "failing", "adversarial")
 STAGES = ("static", "build", "reference", "run", "run.queued", "judge")  # run.queued: waiting for the device
