@@ -5,13 +5,17 @@
 the assistant turn). `summarize_verdict` turns a harness verdict into the short
 feedback an LLM needs to repair or speed up a kernel: the status, the failed
 checks with reasons, a cut compile/runtime error, the speedup and its spread,
-and flags. Raw logs never go into a prompt.
+where the time goes (`Roofline`: kernel ms next to eager and torch.compile,
+achieved GB/s and GFLOP/s against the device's measured peaks, and a one-line
+reading of what bounds the kernel), and flags. Raw logs never go into a prompt.
+The roofline fields are read with getattr, so a verdict from a harness that
+does not report them yet simply gets no roofline line.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.types import TaskRef, Verdict
+from harness.types import TaskRef, Timing, Verdict
 
 MAX_ERROR_LINES = 25
 MAX_ERROR_CHARS = 2000
@@ -87,6 +91,90 @@ def cut_error(text: str, max_lines: int = MAX_ERROR_LINES) -> str:
     return out[:MAX_ERROR_CHARS] + ("\n[...]" if len(out) > MAX_ERROR_CHARS else "")
 
 
+@dataclass(frozen=True)
+class Roofline:
+    """Where a timed kernel stands against the device's measured bandwidth and FLOP/s peaks."""
+
+    achieved_gbps: float | None = None
+    peak_gbps: float | None = None            # the measured copy bandwidth of the device
+    bandwidth_fraction: float | None = None
+    achieved_gflops: float | None = None
+    peak_gflops: float | None = None
+    flops_fraction: float | None = None       # only where the task's reference does matmul/conv FLOPs
+
+    @classmethod
+    def of(cls, timing: Timing | None) -> "Roofline | None":
+        """The roofline numbers a verdict's timing carries, or None when it carries none."""
+        if timing is None:
+            return None
+        got = {name: _number(getattr(timing, name, None)) for name in cls.__dataclass_fields__}
+        if got["bandwidth_fraction"] is None and got["achieved_gbps"] and got["peak_gbps"]:
+            got["bandwidth_fraction"] = got["achieved_gbps"] / got["peak_gbps"]
+        if got["flops_fraction"] is None and got["achieved_gflops"] and got["peak_gflops"]:
+            got["flops_fraction"] = got["achieved_gflops"] / got["peak_gflops"]
+        return cls(**got) if any(v is not None for v in got.values()) else None
+
+    def line(self) -> str:
+        parts = []
+        if self.achieved_gbps is not None:
+            parts.append(f"moves {self.achieved_gbps:.4g} GB/s" + (
+                f", {self.bandwidth_fraction:.0%} of the measured peak bandwidth ({self.peak_gbps:.4g} GB/s)"
+                if self.bandwidth_fraction is not None and self.peak_gbps else ""))
+        elif self.bandwidth_fraction is not None:
+            parts.append(f"moves {self.bandwidth_fraction:.0%} of the measured peak bandwidth")
+        if self.achieved_gflops is not None:
+            parts.append(f"computes {self.achieved_gflops:.4g} GFLOP/s" + (
+                f", {self.flops_fraction:.0%} of peak ({self.peak_gflops:.4g} GFLOP/s)"
+                if self.flops_fraction is not None and self.peak_gflops else ""))
+        elif self.flops_fraction is not None:
+            parts.append(f"computes at {self.flops_fraction:.0%} of peak FLOP/s")
+        return "Roofline: the kernel " + "; ".join(parts) + "." if parts else ""
+
+    def reading(self) -> str:
+        """One line on what bounds the kernel and what would help."""
+        bw, fl = self.bandwidth_fraction, self.flops_fraction
+        if bw is None and fl is None:
+            return ""
+        if max(x for x in (bw, fl) if x is not None) < 0.1:
+            far = " and ".join(f"{x:.0%} of peak {what}" for x, what in ((bw, "bandwidth"), (fl, "FLOP/s"))
+                               if x is not None)
+            return (f"latency-bound at {far}: far from every roof; more parallel work in flight (more blocks or "
+                    "threads, more items per thread), fewer launches and synchronizations")
+        if fl is not None and (bw is None or fl >= bw):
+            if fl >= 0.7:
+                return f"compute-bound at {fl:.0%} of peak FLOP/s: near the roof; only less arithmetic helps"
+            return (f"compute-bound at {fl:.0%} of peak FLOP/s: more reuse per loaded byte (larger tiles in shared "
+                    "memory and registers, tensor-core MMA) and fewer instructions per FLOP")
+        assert bw is not None
+        if bw >= 0.8:
+            return (f"memory-bound at {bw:.0%} of peak: near the bandwidth roof; only fewer bytes help (fuse, "
+                    "read each input once, write each output once)")
+        return (f"memory-bound at {bw:.0%} of peak: fewer bytes or better coalescing (vectorised, aligned loads; "
+                "more bytes in flight per thread)")
+
+
+def _number(x: object) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and x == x else None
+
+
+def where_time_goes(timing: Timing) -> list[str]:
+    """The timing lines of the feedback: runtimes and speedups, then the roofline and its reading if reported."""
+    line = f"Runtime {timing.kernel.median_ms:.4g} ms (IQR {timing.kernel.iqr_ms:.2g} ms)"
+    if timing.eager is not None:
+        line += f"; eager {timing.eager.median_ms:.4g} ms"
+    if timing.compiled is not None:
+        line += f"; torch.compile {timing.compiled.median_ms:.4g} ms"
+    if timing.speedup_eager is not None:
+        line += f"; speedup vs eager {timing.speedup_eager:.3g}x"
+    if timing.speedup_compile is not None:
+        line += f"; vs torch.compile {timing.speedup_compile:.3g}x"
+    out = [line + "."]
+    roof = Roofline.of(timing)
+    if roof is not None:
+        out += [x for x in (roof.line(), "Reading: " + roof.reading() + "." if roof.reading() else "") if x]
+    return out
+
+
 def summarize_verdict(verdict: Verdict) -> str:
     """Designed feedback text for one verdict."""
     parts = [f"Status: {verdict.status}."]
@@ -102,14 +190,7 @@ def summarize_verdict(verdict: Verdict) -> str:
         parts.append("Library calls (not a kernel; remove them): " + ", ".join(verdict.library_calls[:8]) + ".")
     t = verdict.timing
     if t is not None:
-        line = f"Runtime {t.kernel.median_ms:.4g} ms (IQR {t.kernel.iqr_ms:.2g} ms)"
-        if t.eager is not None:
-            line += f"; eager {t.eager.median_ms:.4g} ms"
-        if t.speedup_eager is not None:
-            line += f"; speedup vs eager {t.speedup_eager:.3g}x"
-        if t.speedup_compile is not None:
-            line += f"; vs torch.compile {t.speedup_compile:.3g}x"
-        parts.append(line + ".")
+        parts += where_time_goes(t)
         if t.custom_kernel_fraction is not None:
             parts.append(f"{t.custom_kernel_fraction:.0%} of device time was in your own kernels.")
     flagged = [c for c in verdict.checks if c.outcome == "flag"]
@@ -133,6 +214,19 @@ def _shot(s: Shot) -> str:
 def _task_block(task: TaskRef, functional_source: str | None = None) -> str:
     src = functional_source or task.source
     return f"Task `{task.task_id}` (op `{task.op_name}`):\n```python\n{src.rstrip()}\n```"
+
+
+def _aim(*parents: Shot | None) -> str:
+    """A pointer to what bounds the parents, when the harness reported their roofline; "" otherwise."""
+    bound = []
+    for p in parents:
+        roof = Roofline.of(p.verdict.timing) if p is not None and p.verdict is not None else None
+        if roof is not None and roof.reading():
+            bound.append(roof.reading().split(":")[0])
+    if not bound:
+        return ""
+    who = "the parent" if len(bound) == 1 else "the parents"
+    return f"The harness reads {who} as {' and '.join(bound)} (see the Reading lines above): aim the change at that bound."
 
 
 def build_messages(
@@ -175,7 +269,7 @@ def build_messages(
             user.append(f"Write a format-A kernel whose `forward` computes `module_fn` for backend {backend}."
                         if kernel_format == "A" else
                         f"Write a format-K kernel whose `ke_launch` computes `module_fn` for backend {backend}.")
-        elif kind == "rewrite":
+        if kind == "rewrite":
             user.append("Parent kernel:\n" + _shot(parent) if parent else "")
             user.append("Write a faster kernel, as a complete source file. Keep it correct.")
         elif kind == "diff":
@@ -188,6 +282,8 @@ def build_messages(
             if other:
                 user.append("Parent B:\n" + _shot(other))
             user.append("Combine the best ideas of both parents into one faster kernel, as a complete source file.")
+        if kind in ("rewrite", "diff", "crossover"):
+            user.append(_aim(parent, other))
     if previous or feedback:
         if kind == "repair" or previous:
             user.append("Your previous attempt:\n" + (_fence(previous, "python" if kind == "functionalize" else "cpp")

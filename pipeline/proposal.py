@@ -4,6 +4,11 @@ A proposal carries everything its result needs to find its way back into the
 search (task, parents, island, generation, stage) plus the chat messages that
 an LLM operator sends, so no mutable state is shared between the loop and the
 operators. A completion records what one operator call cost.
+
+`TuneState` is what an offline search operator needs beyond the parent kernel:
+every configuration of the parent's tunables the run already judged (`Trial`:
+values, status, speedup, generation), the run's seed, and when to stop. The
+strategy builds it from the population; the operator stays stateless.
 """
 from __future__ import annotations
 
@@ -16,6 +21,36 @@ from harness.types import TaskRef
 Mode = Literal["rewrite", "diff", "crossover", "translate", "functionalize", "repair", "tune"]
 MODES: tuple[str, ...] = ("rewrite", "diff", "crossover", "translate", "functionalize", "repair", "tune")
 Stage = Literal["functionalize", "translate", "optimize"]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One judged configuration of a kernel's tunables."""
+
+    values: tuple[tuple[str, str], ...]      # (tunable name, value), in declaration order
+    status: str                              # a harness status ("verified", "compile_error", ...)
+    speedup: float | None = None             # vs eager, when verified and timed
+    generation: int = 0
+
+    @property
+    def valid(self) -> bool:
+        return self.status == "verified"
+
+
+@dataclass(frozen=True)
+class TuneState:
+    """The history and settings of a joint tunable search (see pipeline/operators/tune.py)."""
+
+    trials: tuple[Trial, ...] = ()
+    seed: int = 0                 # the run's random seed: same history + seed -> same proposals
+    patience: int = 3             # rounds (generations) without a gain before the search says "converged"
+    min_gain: float = 0.01        # a relative speedup gain below this is noise, not an improvement
+
+    def __post_init__(self) -> None:
+        if self.patience < 1:
+            raise ValueError(f"tune patience must be at least 1 round, got {self.patience}")
+        if self.min_gain < 0:
+            raise ValueError(f"tune min_gain must be >= 0, got {self.min_gain}")
 
 
 def new_id() -> str:
@@ -37,6 +72,7 @@ class Proposal:
     attempt: int = 0               # repair attempt number within a stage
     variant: int = 0               # which untried variant an offline operator should return
     avoid: frozenset[str] = frozenset()   # normalized-source hashes already tried for this task
+    tune: TuneState | None = None  # tune mode: the judged configurations of base_source's tunables
     proposal_id: str = field(default_factory=new_id)
 
     def __post_init__(self) -> None:

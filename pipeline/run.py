@@ -69,6 +69,7 @@ class RunConfig:
     inspirations: int = 2
     similarity: float = 0.985
     random_seed: int = 0
+    tune_patience: int = 3           # tune: rounds without a >1% gain before a task's search converges
     run_id: str = field(default_factory=new_id)
 
     def save(self, run_dir: Path) -> None:
@@ -329,16 +330,19 @@ class Run:
                                  per_generation=self.config.population, modes=modes,
                                  functional_source=self.functional.get(tid) if not task.functional else None,
                                  inspirations=() if "tune" in modes else
-                                 stepping_stones(self.store, ftask, backend=self.backend, k=self.config.inspirations),
-                                 seed=self.config.random_seed, generation=max(done_gens, default=0))
+                                 stepping_stones(self.store, ftask, backend=self.backend, k=self.config.inspirations,
+                                                 same_task=True, exclude=self.population.tried_hashes(tid)),
+                                 seed=self.config.random_seed, generation=max(done_gens, default=0),
+                                 patience=self.config.tune_patience)
         while strategy.generation < self.config.generations:
             self.progress.stage(tid, "optimize", strategy.generation + 1)
             results, exhausted = optimize_generation(ctx, strategy, self.population)
             self.event("generation", task=tid, generation=strategy.generation, judged=len(results))
             if exhausted:
-                self.event("task_done", task=tid, result="search exhausted")
-                self.progress.stage(tid, "exhausted")
-                return "search exhausted"
+                result = "converged" if exhausted.startswith("converged") else "search exhausted"
+                self.event("task_done", task=tid, result=result, reason=exhausted)
+                self.progress.stage(tid, result)
+                return result
         self.event("task_done", task=tid, result="generations done")
         self.progress.stage(tid, "done")
         return "generations done"

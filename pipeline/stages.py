@@ -207,11 +207,12 @@ def seed(ctx: Context, task: TaskRef, population: Population, found: Seed) -> Me
 
 
 def optimize_generation(ctx: Context, strategy: SearchStrategy,
-                        population: Population) -> tuple[list[tuple[Proposal, Member]], bool]:
+                        population: Population) -> tuple[list[tuple[Proposal, Member]], str]:
     """Stage 3, one generation: proposals from the strategy, operator calls, parallel evaluation.
 
-    Returns the judged members and whether the search is exhausted (no proposal, or every
-    operator answer was "exhausted": an offline sweep with nothing left to try).
+    Returns the judged members and, when the search is over, why ("" while it goes on): no
+    proposal, or every operator answer was "exhausted: ..." (an offline search with nothing left
+    to try) or "converged: ..." (an offline search that stopped improving).
     """
     items = []
     for p in strategy.select(population):
@@ -223,5 +224,6 @@ def optimize_generation(ctx: Context, strategy: SearchStrategy,
             break
     results = judge_many(ctx, population, items)
     strategy.update(results)
-    exhausted = not results and all(c.error.startswith("exhausted") for _, c in items)
-    return results, exhausted
+    if results or not all(c.error.startswith(("exhausted", "converged")) for _, c in items):
+        return results, ""
+    return results, items[0][1].error if items else "exhausted: the strategy made no proposal"
