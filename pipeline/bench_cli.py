@@ -6,6 +6,7 @@ torch + standard library (`harness.executors.bench` does the work).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -28,7 +29,8 @@ def _fmt(x: float | None, unit: str = "s") -> str:
 def harness(
     candidates: int = typer.Option(30, "--candidates", "-n", min=1, help="How many candidates to judge."),
     backend: str = typer.Option("auto", help="auto | cpu | cuda"),
-    workers: int = typer.Option(2, min=1, help="Local executor: parallel verifications (CPU) or build threads (GPU)."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Local executor: parallel verifications (CPU) or build "
+                                          "threads (GPU); default: sized to the host."),
     executor: str = typer.Option("local", help="local | ray"),
     ray_address: str = typer.Option(None, help="ray: cluster address ('auto', 'ray://host:10001'); default local."),
     mix: str = typer.Option("known_good,failing,adversarial",
@@ -41,12 +43,14 @@ def harness(
     corpus_root: Path = typer.Option(None, "--corpus", help="kernel-evolve checkout holding pipeline/tasks and tests/."),
     out: Path = typer.Option(Path("bench-harness.json"), help="Where to write the JSON report."),
     fresh: bool = typer.Option(False, help="Make every candidate a new source, so every build is cold."),
-    warm: int = typer.Option(0, min=0, help="Local executor: pre-started sandboxes kept ready, per GPU on CUDA (0 = cold starts)."),
-    per_device: int = typer.Option(2, min=1, help="Local executor on CUDA: verifications sharing each GPU (timed phases never overlap)."),
+    warm: Optional[int] = typer.Option(None, min=0, help="Local executor: pre-started sandboxes kept ready, per GPU on "
+                                       "CUDA (default: sized to the host; 0 = cold starts)."),
+    per_device: Optional[int] = typer.Option(None, min=1, help="Local executor on CUDA: verifications sharing each GPU "
+                                             "(timed phases never overlap); default: sized to the host."),
 ) -> None:
     """Judge a mix of known-good, failing and adversarial candidates; report throughput and stage latencies."""
     from harness.executors import bench
-    from harness.executors.factory import make_executor
+    from harness.executors.factory import host_sizes, make_executor
     from harness.judge.reference import resolve_backend
 
     try:
@@ -59,16 +63,17 @@ def harness(
             be = backend if backend != "auto" else ("cuda" if ex.cluster_gpus() > 0 else "cpu")
         else:
             be = resolve_backend(backend)
-            opts = ({"warm": warm} if warm else {}) | ({"per_device": per_device} if be == "cuda" else {})
-            ex = make_executor(executor, backend=be, workers=workers, **opts)
+            ex = make_executor(executor, backend=be, workers=workers, warm=warm, per_device=per_device)
         items = bench.pick(bench.corpus(be, corpus_root or bench.REPO_ROOT), candidates, cats)
     except (ValueError, RuntimeError) as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2)
     verify_kw = dict(backend=be, size=size, seeds=seeds, timing=timing, compile_baseline=compile_baseline,
                      timeout_s=timeout)
-    config = dict(candidates=candidates, backend=be, executor=executor, workers=workers, warm=warm, mix=cats,
-                  per_device=per_device if be == "cuda" else None,
+    sizes = host_sizes(be)
+    config = dict(candidates=candidates, backend=be, executor=executor, workers=workers or sizes.workers,
+                  warm=sizes.warm if warm is None else warm, mix=cats,
+                  per_device=(per_device or sizes.per_device) if be == "cuda" else None,
                   verify=verify_kw, machine=bench.machine(), executor_class=type(ex).__name__)
     console.print(f"judging {candidates} candidates on {be} with {type(ex).__name__} ...")
     try:
