@@ -90,6 +90,9 @@ def _print(r) -> None:
     console.print(f"[bold]{r.candidates}[/bold] candidates in {r.wall_s:.1f} s: [bold]{r.per_hour:,.0f}/h[/bold] "
                   f"({r.verified_per_hour:,.0f} verified/h); GPU busy: {busy}; builds: "
                   + ", ".join(f"{k} {v}" for k, v in r.builds.items()))
+    if r.config.get("host_cpu_s_per_candidate") is not None:
+        console.print(f"host CPU: {r.config['host_cpu_s_per_candidate']:.2f} s per candidate "
+                      f"({r.config['host_cpu_s']:.0f} s in all: this process and every process it waited for)")
     t = Table("stage", "n", "p50", "p95", title="latency per stage (Verdict.seconds; run = correctness + timing)")
     for s, d in r.stages.items():
         t.add_row(s, str(d["n"]), _fmt(d["p50_s"]), _fmt(d["p95_s"]))

@@ -218,6 +218,7 @@ def run_bench(items: Sequence[BenchItem], executor: Any, *, verify_kw: dict[str,
     results: list[Result] = []
     sampler = GpuSampler().start() if sample_gpu else GpuSampler()
     t0 = time.monotonic()
+    cpu0 = _cpu_seconds()
     futures: list[tuple[Result, Future | None]] = []
     for it in items:
         r = Result(it, submitted=time.monotonic())
@@ -243,7 +244,15 @@ def run_bench(items: Sequence[BenchItem], executor: Any, *, verify_kw: dict[str,
         r.finished = r.finished or time.monotonic()
     wall = max(time.monotonic() - t0, 1e-9)
     busy = sampler.stop()
-    return summarise(results, wall, busy, sampler.source, config or {})
+    cpu = _cpu_seconds() - cpu0  # this process and every process it waited for (sandboxes, compilers, workers)
+    return summarise(results, wall, busy, sampler.source,
+                     dict(config or {}, host_cpu_s=round(cpu, 2),
+                          host_cpu_s_per_candidate=round(cpu / max(1, len(results)), 3)))
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def summarise(results: Sequence[Result], wall_s: float, gpu_busy: float | None, gpu_source: str,
