@@ -43,6 +43,8 @@ def harness(
     corpus_root: Path = typer.Option(None, "--corpus", help="kernel-evolve checkout holding pipeline/tasks and tests/."),
     out: Path = typer.Option(Path("bench-harness.json"), help="Where to write the JSON report."),
     fresh: bool = typer.Option(False, help="Make every candidate a new source, so every build is cold."),
+    in_flight: Optional[int] = typer.Option(None, min=1, help="At most this many candidates submitted and not yet "
+                                            "judged (default: all at once); 1 measures one candidate's latency."),
     warm: Optional[int] = typer.Option(None, min=0, help="Local executor: pre-started sandboxes kept ready, per GPU on "
                                        "CUDA (default: sized to the host; 0 = cold starts)."),
     per_device: Optional[int] = typer.Option(None, min=1, help="Local executor on CUDA: verifications sharing each GPU "
@@ -77,7 +79,8 @@ def harness(
                   verify=verify_kw, machine=bench.machine(), executor_class=type(ex).__name__)
     console.print(f"judging {candidates} candidates on {be} with {type(ex).__name__} ...")
     try:
-        report = bench.run_bench(items, ex, verify_kw=verify_kw, config=dict(config, fresh=fresh), fresh=fresh)
+        report = bench.run_bench(items, ex, verify_kw=verify_kw, config=dict(config, fresh=fresh, in_flight=in_flight),
+                                 fresh=fresh, in_flight=in_flight)
     finally:
         ex.shutdown()
     report.write(out)

@@ -14,7 +14,8 @@
 #   bench-before  issue 16's command on the code before this session's changes (.baseline: a worktree of
 #                 the commit before, carried), same machine, same flags
 #   bench-after   the same command on this tree; then bench-host (sizes chosen for the host, 200 fresh
-#                 candidates) and bench-cached (the same 200 again: every build cached)
+#                 candidates), bench-cached (the same 200 again: every build cached) and bench-latency
+#                 (cached candidates one at a time: submit -> verdict of one candidate)
 #   tune          issue 17: a bounded `evolve --operator tune` over every level-1 and level-2 task at the
 #                 default size, TUNE_PAR processes side by side; scripts/tune_summary.py tabulates it
 #   adversarial   issue 18: the CUDA adversarial corpus, cold and through warm runners (`pytest -m gpu
@@ -70,7 +71,9 @@ one() {
         --out "$JSON/bench-host.json"
       stage bench-cached 300 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-200}" \
         --size small --mix format_k,known_good,failing,adversarial --seeds 2 --no-compile-baseline \
-        --out "$JSON/bench-cached.json" ;;
+        --out "$JSON/bench-cached.json"
+      stage bench-latency 200 python3 -m pipeline.cli bench harness --backend cuda -n 30 --in-flight 1 \
+        --size small --mix format_k,known_good --seeds 2 --no-compile-baseline --out "$JSON/bench-latency.json" ;;
     tune)
       rm -rf /tmp/ke-tune /tmp/ke-tune-archive && mkdir -p /tmp/ke-tune
       local all; all=($(tasks)) ; n=${TUNE_PAR:-4}

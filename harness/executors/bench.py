@@ -204,12 +204,16 @@ class BenchReport:
 
 
 def run_bench(items: Sequence[BenchItem], executor: Any, *, verify_kw: dict[str, Any],
-              config: dict[str, Any] | None = None, sample_gpu: bool = True, fresh: bool = False) -> BenchReport:
+              config: dict[str, Any] | None = None, sample_gpu: bool = True, fresh: bool = False,
+              in_flight: int | None = None) -> BenchReport:
     """Submit every item to `executor`, wait for all verdicts, and summarise them.
 
     `fresh` makes every candidate a new source (a unique trailing comment), so each one is compiled as
     evolution's candidates are, instead of hitting the build cache after the corpus's first round.
+    `in_flight` keeps at most that many candidates submitted and unfinished (None: all at once), so
+    submit-to-verdict latency measures the harness and not the queue in front of it.
     """
+    import threading as _threading
     import uuid
 
     from harness.candidate import CandidateError, load_candidate
@@ -219,6 +223,7 @@ def run_bench(items: Sequence[BenchItem], executor: Any, *, verify_kw: dict[str,
     sampler = GpuSampler().start() if sample_gpu else GpuSampler()
     t0 = time.monotonic()
     cpu0 = _cpu_seconds()
+    slots = _threading.BoundedSemaphore(in_flight) if in_flight else None
     futures: list[tuple[Result, Future | None]] = []
     for it in items:
         r = Result(it, submitted=time.monotonic())
@@ -231,8 +236,13 @@ def run_bench(items: Sequence[BenchItem], executor: Any, *, verify_kw: dict[str,
             r.error, r.finished = f"could not load: {e}", time.monotonic()
             futures.append((r, None))
             continue
+        if slots is not None:
+            slots.acquire()
+            r.submitted = time.monotonic()
         fut = executor.submit(cand, **verify_kw)
         fut.add_done_callback(lambda _f, r=r: setattr(r, "finished", time.monotonic()))
+        if slots is not None:
+            fut.add_done_callback(lambda _f: slots.release())
         futures.append((r, fut))
     for r, fut in futures:
         if fut is None:
