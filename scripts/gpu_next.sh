@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-out}"
 JSON=/tmp/gpu-json   # reports go here and into $OUT/json.tgz at `pack` (a call brings back 8 files at most)
 mkdir -p "$OUT" "$JSON"
-export KERNEL_EVOLVE_CACHE="${KERNEL_EVOLVE_CACHE:-$PWD/.kecache}" PYTHONUNBUFFERED=1 KE_PRINT_FAILURES=1
+export KERNEL_EVOLVE_CACHE="${KERNEL_EVOLVE_CACHE:-$PWD/.kecache}" PYTHONUNBUFFERED=1 KERNEL_EVOLVE_PRINT_FAILURES=1
 [ -d /tmp/site ] && export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
 XDIST=""
 python3 -c "import xdist" 2>/dev/null && XDIST="-n 4"

@@ -162,9 +162,9 @@ def format_k(args: argparse.Namespace) -> list[dict]:
                        ("K->A", export_candidate(k_src, task, backend="cuda") + tag)):
         t0 = time.monotonic()
         if label == "A whole":
-            os.environ["KE_NO_SPLIT"] = "1"
+            os.environ["KERNEL_EVOLVE_NO_SPLIT"] = "1"
         b = build(src, backend="cuda", format="K" if label == "K" else "A")
-        os.environ.pop("KE_NO_SPLIT", None)
+        os.environ.pop("KERNEL_EVOLVE_NO_SPLIT", None)
         cold = time.monotonic() - t0
         label = f"{label} [{b.path}]"
         v = verify(load_candidate(src, task), backend="cuda", seeds=args.seeds, size=args.size, timeout_s=600)

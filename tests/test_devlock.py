@@ -27,7 +27,7 @@ def _holder(index: int, seconds: float, mode: str = "exclusive") -> subprocess.P
 
 
 def test_other_process_blocks_until_release(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     p = _holder(0, 1.5)
     t0 = time.monotonic()
     with device_exclusive("cuda", 0):
@@ -37,7 +37,7 @@ def test_other_process_blocks_until_release(tmp_path, monkeypatch):
 
 
 def test_killed_holder_leaves_no_stale_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     p = _holder(0, 300)
     p.kill()
     p.wait()
@@ -48,7 +48,7 @@ def test_killed_holder_leaves_no_stale_lock(tmp_path, monkeypatch):
 
 
 def test_threads_serialise_and_devices_are_independent(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     inside, overlap = [], []
 
     def work():
@@ -80,7 +80,7 @@ def test_physical_device_follows_visible_devices(monkeypatch):
 
 
 def test_cpu_is_its_own_device_and_no_backend_is_no_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     p = _holder(0, 30)
     t0 = time.monotonic()
     with device_exclusive("cpu", 0), device_exclusive("", 0):
@@ -90,7 +90,7 @@ def test_cpu_is_its_own_device_and_no_backend_is_no_lock(tmp_path, monkeypatch):
 
 
 def test_shared_holders_coexist_and_exclude_timing(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     p = _holder(0, 1.5, "shared")
     t0 = time.monotonic()
     with device_shared("cuda", 0):  # another correctness run: no wait
@@ -102,7 +102,7 @@ def test_shared_holders_coexist_and_exclude_timing(tmp_path, monkeypatch):
 
 
 def test_waiting_timing_run_keeps_new_correctness_runs_out(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     reader = _holder(0, 1.5, "shared")
     got: list[str] = []
     def timing_run() -> None:
@@ -122,7 +122,7 @@ def test_waiting_timing_run_keeps_new_correctness_runs_out(tmp_path, monkeypatch
 
 
 def test_switching_mode_drops_the_old_hold(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     a, b = DeviceLock("cuda", 0), DeviceLock("cuda", 0)
     a.acquire("shared")
     b.acquire("shared")
@@ -140,7 +140,7 @@ def test_a_timed_run_waits_for_its_slot_and_its_clock_stops_meanwhile(tmp_path, 
     from harness.task import load_task
     from harness.judge.verify import verify
 
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     task = load_task("level1/layernorm")
     cand = load_candidate(Path(__file__).resolve().parent / "kernels" / "k" / "layernorm_cpu.cpp", task)
     verify(cand, backend="cpu", seeds=2, size="small", compile_baseline=False, repeats=10, warmup=2)  # build+ref
@@ -173,7 +173,7 @@ time.sleep(float(sys.argv[1]))
 def test_a_baseline_is_timed_with_no_candidate_alive(tmp_path, monkeypatch):
     from harness.sandbox.devlock import device_alone
 
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     p = subprocess.Popen([sys.executable, "-c", ALIVE, "1.5"], stdout=subprocess.PIPE, text=True)
     assert p.stdout is not None and p.stdout.readline().strip() == "held"
     with device_exclusive("cuda", 0):  # the main lock is free: a candidate's timing slot does not wait
@@ -190,7 +190,7 @@ def test_gate_grants_the_slot_once_and_gives_it_back(tmp_path, monkeypatch):
 
     from harness.sandbox.devlock import Gate
 
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     g = Gate(DeviceLock("cuda", 0), timed=True)
     g.start()
     assert g.lock.mode == "shared"
@@ -216,7 +216,7 @@ def test_gate_grants_the_slot_once_and_gives_it_back(tmp_path, monkeypatch):
 def test_a_run_that_ends_while_queued_never_keeps_the_slot(tmp_path, monkeypatch):
     from harness.sandbox.devlock import Gate
 
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     holder = _holder(0, 300)  # another candidate is being timed
     g = Gate(DeviceLock("cuda", 0), timed=True)
     g.on_header("hello")
@@ -250,7 +250,7 @@ def test_lock_dir_planted_by_someone_else_is_refused(tmp_path, monkeypatch):
     (tmp_path / "link").symlink_to(tmp_path / "target")
     (tmp_path / "file").write_text("")
     for bad, why in ((open_dir, "mode 777"), (tmp_path / "link", "a link"), (tmp_path / "file", "not a directory")):
-        monkeypatch.setenv("KE_LOCK_DIR", str(bad))
+        monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(bad))
         with pytest.raises(PermissionError, match=why):
             DeviceLock("cuda", 0).acquire("shared")
     if os.geteuid() == 0:
@@ -260,7 +260,7 @@ def test_lock_dir_planted_by_someone_else_is_refused(tmp_path, monkeypatch):
         with pytest.raises(PermissionError, match="owned by uid 65534"):
             private_dir(other)
     fresh = tmp_path / "fresh" / "locks"
-    monkeypatch.setenv("KE_LOCK_DIR", str(fresh))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(fresh))
     with device_exclusive("cuda", 0):
         assert (fresh.stat().st_mode & 0o777) == 0o700 and list(fresh.iterdir())
 
@@ -273,7 +273,7 @@ def test_a_reference_shares_the_device_until_its_baselines_then_has_it_with_no_c
 
     from harness.sandbox.devlock import Gate
 
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     cand = subprocess.Popen([sys.executable, "-c", ALIVE, "3"], stdout=subprocess.PIPE, text=True)
     assert cand.stdout is not None and cand.stdout.readline().strip() == "held"
     g = Gate(DeviceLock("cuda", 0), timed=True, baseline=True)

@@ -147,7 +147,7 @@ def test_reference_cache_keeps_recent_references_within_its_byte_budget(monkeypa
         return R.Reference(seeds=[1], init_seed=2, cases={"c0": R.RefCase([t], [t.clone()], "sha", 0, False)})
 
     monkeypatch.setattr(R, "_compute", fake_compute)
-    monkeypatch.setenv("KE_REFERENCE_CACHE_GB", str(5 / 1024))  # 5 MiB: two 2 MiB references fit, three don't
+    monkeypatch.setenv("KERNEL_EVOLVE_REFERENCE_CACHE_GB", str(5 / 1024))  # 5 MiB: two 2 MiB references fit, three don't
     R.clear_cache()
     tasks = [TaskRef(f"t{i}", "", f"src{i}", f"sha{i}", 1, "op", True) for i in range(3)]
     get = lambda t: R.get_reference(t, backend="cpu", seeds=1, size="small", timing=False,  # noqa: E731
@@ -158,11 +158,11 @@ def test_reference_cache_keeps_recent_references_within_its_byte_budget(monkeypa
     assert computed == ["t0", "t1", "t2"]
     assert get(tasks[0]) is a and len(computed) == 3
     assert get(tasks[1]) is not b and computed[-1] == "t1"   # computed again
-    monkeypatch.setenv("KE_REFERENCE_CACHE_GB", "0")          # even a zero budget keeps the newest one
+    monkeypatch.setenv("KERNEL_EVOLVE_REFERENCE_CACHE_GB", "0")          # even a zero budget keeps the newest one
     c = get(tasks[2])
     assert get(tasks[2]) is c
-    monkeypatch.setenv("KE_REFERENCE_CACHE_GB", "lots")
-    with pytest.raises(ValueError, match="KE_REFERENCE_CACHE_GB"):
+    monkeypatch.setenv("KERNEL_EVOLVE_REFERENCE_CACHE_GB", "lots")
+    with pytest.raises(ValueError, match="KERNEL_EVOLVE_REFERENCE_CACHE_GB"):
         R.cache_budget_bytes()
     R.clear_cache()
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("harness", "pipeline", "hub", "finetune", "space")
 # lowest first; a module may import from its own layer's group or from any lower layer
 LAYERS = (
-    ("harness.types",),
+    ("harness.types", "harness.settings"),
     ("harness.task", "harness.candidate"),
     ("harness.worker",),
     ("harness.sandbox",),

@@ -61,7 +61,7 @@ def test_a_candidate_running_as_the_harness_user_cannot_read_its_memory_or_envir
             os.chown(work, SPARE_UID, SPARE_UID)
         canary = f"hf_canary_{uuid.uuid4().hex}"
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work), "TMPDIR": str(work),
-               "KERNEL_EVOLVE_CACHE": str(work / "cache"), "KE_NO_PCH": "1", "HF_TOKEN": canary,
+               "KERNEL_EVOLVE_CACHE": str(work / "cache"), "KERNEL_EVOLVE_NO_PCH": "1", "HF_TOKEN": canary,
                "LANG": "C.UTF-8"}
         proc = subprocess.run([sys.executable, "-c", _HARNESS, str(REPO), str(CANDIDATE), layers], env=env, cwd=work,
                               capture_output=True, text=True, timeout=900,

@@ -32,6 +32,7 @@ from harness.build.format_k import k_compile
 from harness.build.sandboxed import CompileRun, run_compiler
 from harness.build.split import split_source
 from harness.build.toolchain import cache_root, compiler_env, cuda_arch, flags_for, k_flags
+from harness.settings import settings
 
 EXT_CHILD = Path(__file__).resolve().parent / "ext_child.py"
 
@@ -131,7 +132,7 @@ def _build_a(source: str, name: str, src: Path, tmp: Path, backend: str, flags: 
     """Format A: on CUDA, the kernel unit (nvcc, no torch headers) and the host unit (host compiler + PCH)
     built apart where the source splits; otherwise, or if that build fails, the source whole.
     (the compiler's run, the path it took)"""
-    sp = split_source(source) if backend == "cuda" and not os.environ.get("KE_NO_SPLIT") else None
+    sp = split_source(source) if backend == "cuda" and not settings().no_split else None
     if sp is not None:
         host, kern = tmp / "ke_host.cpp", tmp / "ke_kernel.cu"
         host.write_text(sp.host_cpp)

@@ -6,7 +6,7 @@ from its `build.ninja` and starts a detached maker (`python -m harness.build.pch
 `ke_torch.h.gch` with them once, publishes it by atomic rename and records it in `pch.json`.
 Later builds get `-include ke_torch.h`, and GCC loads the PCH instead of parsing the headers again.
 A PCH whose flags do not match is ignored by GCC itself (`-Winvalid-pch` says so), so a stale one
-costs time, never correctness. `KE_NO_PCH=1` turns it off (to measure both paths).
+costs time, never correctness. `KERNEL_EVOLVE_NO_PCH=1` turns it off (to measure both paths).
 
 Standard library and `harness.build.toolchain` only: this module also runs as the detached maker.
 """
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from harness.build.toolchain import default_cache_root
+from harness.settings import settings
 
 ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the `harness` package
 HEADER = "ke_torch.h"
@@ -66,8 +67,8 @@ def _record(backend: str) -> str:
 
 
 def include_flags(backend: str = "cpu") -> list[str]:
-    """Extra host-compiler flags that use the backend's published PCH, or [] (none yet, or KE_NO_PCH set)."""
-    if os.environ.get("KE_NO_PCH"):
+    """Extra host-compiler flags that use the backend's published PCH, or [] (none yet, or KERNEL_EVOLVE_NO_PCH set)."""
+    if settings().no_pch:
         return []
     try:
         rec = json.loads((_root() / _record(backend)).read_text())
@@ -79,7 +80,7 @@ def include_flags(backend: str = "cpu") -> list[str]:
 
 def learn(build_ninja: Path, backend: str = "cpu") -> None:
     """After a successful build: make the PCH for its host flags in the background, unless one exists or is due."""
-    if os.environ.get("KE_NO_PCH"):
+    if settings().no_pch:
         return
     found = flags_from_ninja(build_ninja)
     if found is None:

@@ -7,13 +7,14 @@ import os
 import stat
 import subprocess
 from pathlib import Path
+from harness.settings import settings
 
 
 def default_cache_root() -> Path:
     """KERNEL_EVOLVE_CACHE, else for root `/var/cache/kernel-evolve/builds` (a place other uids can traverse,
     so builds can drop to a uid of their own; `/root` is closed to them), else `~/.cache/kernel-evolve/builds`."""
-    if os.environ.get("KERNEL_EVOLVE_CACHE"):
-        return Path(os.environ["KERNEL_EVOLVE_CACHE"])
+    if settings().cache is not None:
+        return settings().cache
     if os.geteuid() == 0 and os.access("/var/cache", os.W_OK):
         return Path("/var/cache/kernel-evolve/builds")
     return Path(os.path.expanduser("~")) / ".cache" / "kernel-evolve" / "builds"
@@ -30,9 +31,9 @@ def cache_root() -> Path:
 
 
 def cuda_arch() -> str:
-    """Compute capability like "9.0", from KE_CUDA_ARCH or nvidia-smi (never initialising CUDA here)."""
-    if os.environ.get("KE_CUDA_ARCH"):
-        return os.environ["KE_CUDA_ARCH"]
+    """Compute capability like "9.0", from KERNEL_EVOLVE_CUDA_ARCH or nvidia-smi (never initialising CUDA here)."""
+    if settings().cuda_arch:
+        return settings().cuda_arch
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
                              capture_output=True, text=True, timeout=20).stdout.split()

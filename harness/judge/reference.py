@@ -29,6 +29,7 @@ from harness.task import module_constant
 from harness.judge.timing import stats
 from harness.types import Stats, TaskRef
 from harness.worker import protocol as P
+from harness.settings import settings
 
 _cache: "OrderedDict[tuple, Reference]" = OrderedDict()  # least recently used first
 _locks: dict[tuple, threading.Lock] = {}
@@ -100,10 +101,10 @@ def timing_job(backend: str, *, repeats: int | None = None, warmup: int | None =
     """How a run on `backend` is timed (the reference's baselines and every candidate alike)."""
     if backend == "cuda":
         return P.TimingSpec(warmup=warmup or 10, repeats=repeats or 100, flush_bytes=256 << 20, compile=compile_)
-    # CPU timings run with a fixed thread count (1 unless KE_CPU_TIMING_THREADS says otherwise), for eager,
+    # CPU timings run with a fixed thread count (1 unless KERNEL_EVOLVE_CPU_TIMING_THREADS says otherwise), for eager,
     # torch.compile and the kernel alike: oversubscribed OpenMP pools make ratios on shared machines noise.
     return P.TimingSpec(warmup=warmup or 3, repeats=repeats or 30, flush_bytes=32 << 20, compile=compile_,
-                        threads=max(1, int(os.environ.get("KE_CPU_TIMING_THREADS", "1"))))
+                        threads=settings().cpu_timing_threads or 1)
 
 
 def _max_speedup(task: TaskRef) -> float | None:
@@ -116,16 +117,14 @@ def _max_speedup(task: TaskRef) -> float | None:
 
 
 def cache_budget_bytes() -> int:
-    """How many bytes of reference outputs this process keeps: `KE_REFERENCE_CACHE_GB`, else a quarter of RAM.
+    """How many bytes of reference outputs this process keeps: `KERNEL_EVOLVE_REFERENCE_CACHE_GB`, else a quarter
+    of RAM.
 
     A default-size CUDA reference holds several GB (eager and float64 outputs of every case), so an
     unbounded cache would exhaust the parent over a many-task run."""
-    gb = os.environ.get("KE_REFERENCE_CACHE_GB", "").strip()
-    if gb:
-        try:
-            return max(0, int(float(gb) * 2**30))
-        except ValueError:
-            raise ValueError(f"KE_REFERENCE_CACHE_GB must be a number of GB, got {gb!r}") from None
+    gb = settings().reference_cache_gb
+    if gb is not None:
+        return int(gb * 2**30)
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
     except (ValueError, OSError):

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 from harness.sandbox.private_dir import default_root, open_private, private_dir
+from harness.settings import settings
 
 Mode = Literal["shared", "exclusive"]
 
@@ -46,9 +47,9 @@ def physical_device(device_index: int | None) -> str:
 
 
 def lock_dir() -> Path:
-    """The device locks' folder (`KE_LOCK_DIR`, else `private_dir.default_root`), private to this uid: a
+    """The device locks' folder (`KERNEL_EVOLVE_LOCK_DIR`, else `private_dir.default_root`), private to this uid: a
     candidate that could reach the lock files could hold or remove them and break timing exclusivity."""
-    return private_dir(Path(os.environ.get("KE_LOCK_DIR") or default_root("locks")))
+    return private_dir(settings().lock_dir or default_root("locks"))
 
 
 class DeviceLock:
