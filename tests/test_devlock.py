@@ -206,7 +206,9 @@ def test_gate_grants_the_slot_once_and_gives_it_back(tmp_path, monkeypatch):
         raise AssertionError("a second slot byte was written")
     except BlockingIOError:
         pass
-    g.on_header("profile")  # the last GPU work of the timed phase: the slot goes back
+    g.on_header("timing")  # the timed calls are done but their snapshots still cross: the slot is kept
+    assert g.lock.mode == "exclusive"
+    g.on_header("done")  # the run's last message: the slot goes back
     assert g.lock.mode is None
     with device_exclusive("cuda", 0):  # nobody holds it now
         pass
