@@ -3,7 +3,7 @@
 This module owns the eval loop and its metrics. For each task it asks the
 operator (`local:BASE+ADAPTER`, `local:MODEL`, or any `hf:` spec) for `n`
 translations with the pipeline's own translate prompt, extracts the code as the
-pipeline does, verifies every sample with `harness.verify` (each in the isolated
+pipeline does, verifies every sample with `harness.judge.verify` (each in the isolated
 runner), and reports per level and overall:
 
 - compile rate: samples whose kernel compiled;
@@ -139,8 +139,8 @@ def evaluate(model: str, tasks: Sequence[str | TaskRef], *, n: int = 1, ks: Sequ
 
     `model` is an operator spec (`local:BASE+ADAPTER`, `local:MODEL`, `hf:...`) unless `operator` is given.
     """
-    from harness.executor import LocalExecutor
-    from harness.reference import resolve_backend
+    from harness.executors.factory import make_executor
+    from harness.judge.reference import resolve_backend
     from pipeline.operators import make_operator
 
     if n < 1 or any(k > n for k in ks):
@@ -149,7 +149,7 @@ def evaluate(model: str, tasks: Sequence[str | TaskRef], *, n: int = 1, ks: Sequ
     op = operator or make_operator(model, temperature=temperature if n > 1 else 0.0, max_tokens=max_new_tokens)
     refs = [t if isinstance(t, TaskRef) else load_task(t) for t in tasks]
     own = executor is None
-    ex = executor or LocalExecutor(max_workers=2)
+    ex = executor or make_executor("local", backend=backend)
     kw = dict(backend=backend, seeds=seeds, size=size, timing=timing, compile_baseline=compile_baseline,
               timeout_s=timeout_s)
     samples: list[Sample] = []

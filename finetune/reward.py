@@ -1,7 +1,7 @@
 """The GRPO reward: each completion judged by the harness, in its isolated runner.
 
 This module owns the reward scale. A completion is extracted as the pipeline
-does, built and run through `harness.verify` (every candidate in its own
+does, built and run through `harness.judge.verify` (every candidate in its own
 sandboxed process), and scored from the verdict:
 
 - no code, or it does not compile: 0;
@@ -78,12 +78,12 @@ class HarnessReward:
     __name__ = "harness_reward"   # TRL names the logged reward after the function
 
     def __init__(self, config: RewardConfig = RewardConfig(), executor: Any = None):
-        from harness.executor import LocalExecutor
-        from harness.reference import resolve_backend
+        from harness.executors.factory import make_executor
+        from harness.judge.reference import resolve_backend
 
         self.config = config
         self.backend = resolve_backend(config.backend)
-        self.executor = executor or LocalExecutor(max_workers=config.workers)
+        self.executor = executor or make_executor("local", backend=self.backend, workers=config.workers)
         self.verdicts: list[Verdict | None] = []     # the last batch's verdicts (None: nothing to judge)
         self._tasks: dict[tuple[str, str], TaskRef] = {}
 

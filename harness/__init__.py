@@ -18,6 +18,6 @@ def __getattr__(name: str):  # lazy: the sandbox worker imports this package and
         from harness.candidate import load_candidate
         return load_candidate
     if name in ("verify", "check_functional"):
-        from harness import verify as v
+        from harness.judge import verify as v
         return getattr(v, name)
     raise AttributeError(name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import re
 
-from harness.fast import KE_ABI
+from harness.worker.k_abi import KE_ABI
 from harness.types import TaskRef
 
 _DTYPES = {"float32": "kFloat32", "float16": "kFloat16", "bfloat16": "kBFloat16", "float64": "kFloat64",
@@ -63,7 +63,7 @@ def _shape_rule(case_args: list[list], out_shapes: list[list[int]], names: list[
 def export_format_a(source: str, task: TaskRef, *, fn_args: dict[str, dict], out_shapes: dict[str, list],
                     backend: str) -> str:
     """Format-A source for a format-K kernel. `fn_args` and `out_shapes` ([(shape, dtype)] per output) are
-    the reference's, per case (`harness.reference.Reference.fn_args` and its cases' outputs)."""
+    the reference's, per case (`harness.judge.reference.Reference.fn_args` and its cases' outputs)."""
     cids = [c for c in out_shapes if c in fn_args]
     if not cids:
         raise ExportError("the reference recorded no module_fn arguments (is the task functional?)")
@@ -140,7 +140,7 @@ def export_format_a(source: str, task: TaskRef, *, fn_args: dict[str, dict], out
 
 def export_candidate(source: str, task: TaskRef, *, backend: str, size: str = "small") -> str:
     """Export a format-K source for `task`, taking argument and output shapes from the (cached) reference."""
-    from harness.reference import get_reference
+    from harness.judge.reference import get_reference
 
     ref = get_reference(task, backend=backend, seeds=1, size=size, timing=False, compile_baseline=False)
     if ref.error:

@@ -4,14 +4,14 @@ A task is user code, so the calling process never executes it: `load_task`
 reads it with `ast` and checks the KernelBench contract (`class Model`,
 `get_inputs`, `get_init_inputs`), and whether it carries a functional form
 (`module_fn` plus `Model.forward(..., fn=module_fn)`). Everything that needs
-the task to *run* happens in the isolated runner (`harness.worker`).
+the task to *run* happens in the isolated runner (`harness.worker.main`).
 
 Task conventions beyond KernelBench (all optional):
 - `SMALL = {"name": value, ...}`: module-level overrides applied before
   `get_init_inputs()`/`get_inputs()` when the harness runs at size "small".
 - `get_input_variants()`: extra input lists of other shapes.
 - `OP_NAME = "softmax"`, `LEVEL = 1`: archive metadata (defaults: file stem, folder).
-- `ATOL`/`RTOL`: not honoured; tolerances belong to the dtype (harness.compare).
+- `ATOL`/`RTOL`: not honoured; tolerances belong to the dtype (harness.judge.compare).
 """
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def resolve_task_path(task: str | Path) -> Path:
     )
 
 
-def _literal(tree: ast.Module, name: str) -> object | None:
+def module_constant(tree: ast.Module, name: str) -> object | None:
+    """The literal value of a module-level `NAME = <literal>` (None if absent or not a literal); never runs code."""
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
             try:
@@ -83,14 +84,14 @@ def parse_task_source(source: str, *, task_id: str = "user/task", path: str = ""
     if missing:
         raise TaskError("the task is missing " + ", ".join(missing) + " (KernelBench format)")
     functional = "module_fn" in funcs and _forward_takes_fn(classes["Model"])
-    small = _literal(tree, "SMALL")
+    small = module_constant(tree, "SMALL")
     if small is not None and not isinstance(small, dict):
         raise TaskError("SMALL must be a dict literal of module-level overrides")
-    level = _literal(tree, "LEVEL")
+    level = module_constant(tree, "LEVEL")
     if not isinstance(level, int):
         parent = Path(path).parent.name if path else ""
         level = int(parent[5:]) if parent.startswith("level") and parent[5:].isdigit() else 0
-    op_name = _literal(tree, "OP_NAME")
+    op_name = module_constant(tree, "OP_NAME")
     if not isinstance(op_name, str):
         op_name = Path(path).stem if path else task_id.rsplit("/", 1)[-1]
     return TaskRef(
@@ -127,9 +128,23 @@ def load_task(task: str | Path) -> TaskRef:
     return parse_task_source(source, task_id=task_id, path=str(path))
 
 
-def known_good_kernel(task: TaskRef, backend: str) -> Path | None:
-    """The hand-written format-A kernel shipped beside a built-in task, if any."""
+def has_small_size(task: TaskRef) -> bool:
+    """Does the task declare `SMALL = {...}` overrides (a cheap size to screen candidates at)?"""
+    try:
+        return isinstance(module_constant(ast.parse(task.source), "SMALL"), dict)
+    except SyntaxError:
+        return False
+
+
+def known_good_kernel(task: TaskRef, backend: str, *, format: str | None = None) -> Path | None:
+    """The hand-written kernel shipped beside a built-in task, if any: the format-K seed (`<op>.k.cu`, or
+    `<op>.k.cpp` on the CPU) unless `format="A"`, then the format-A kernel (`<op>.cu`/`<op>.cpp`) unless
+    `format="K"`."""
     if not task.path:
         return None
-    p = Path(task.path).with_suffix(".cu" if backend == "cuda" else ".cpp")
-    return p if p.is_file() else None
+    base = Path(task.path).with_suffix("")
+    ext = ".cu" if backend == "cuda" else ".cpp"
+    for fmt, p in (("K", base.with_suffix(".k" + ext)), ("A", base.with_suffix(ext))):
+        if format in (None, fmt) and p.is_file():
+            return p
+    return None

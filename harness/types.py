@@ -3,7 +3,7 @@
 Everything here is a frozen dataclass with a JSON round-trip (`to_json` /
 `from_json`), so a verdict can be written to the archive, shipped between
 processes or shown in the Space without importing anything but the standard
-library. This module owns the *shape* of a verdict; `harness.verify` owns how
+library. This module owns the *shape* of a verdict; `harness.judge.verify` owns how
 one is reached.
 """
 from __future__ import annotations
@@ -87,6 +87,15 @@ class Timing:
     sol_ms: float | None = None      # speed-of-light floor: bytes moved / measured bandwidth
     wall_ms: float | None = None     # wall time the trusted parent observed for the timed loop
     custom_kernel_fraction: float | None = None
+    # the roofline: achieved against the device's measured roofs (copy bandwidth; matmul throughput, TF32
+    # tensor cores on CUDA), from the task's bytes moved and its matmul/conv FLOPs (torch's FlopCounterMode)
+    achieved_gbps: float | None = None
+    peak_gbps: float | None = None
+    bandwidth_fraction: float | None = None
+    achieved_gflops: float | None = None
+    peak_gflops: float | None = None
+    flops_fraction: float | None = None
+    eager_flops_fraction: float | None = None    # eager's (cuBLAS/cuDNN) fraction of the same roof, beside it
 
 
 @dataclass(frozen=True)

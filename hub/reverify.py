@@ -45,7 +45,7 @@ def pending_rows(store: ArchiveStore, limit: int | None = None) -> list[Row]:
 def reverify(store: ArchiveStore, *, limit: int | None = None, backend: str = "auto", seeds: int = 3,
              size: str = "default", run_id: str = "reverify", batch: int = 50, progress: bool = True,
              verify: Callable | None = None) -> ReverifyResult:
-    """Judge up to `limit` unverified rows with `harness.verify.verify` and append the verdicts.
+    """Judge up to `limit` unverified rows with `harness.judge.verify.verify` and append the verdicts.
 
     `size="small"` applies each task's SMALL overrides (CPU runs); Sakana's tasks have none and run as given.
     """
@@ -55,7 +55,7 @@ def reverify(store: ArchiveStore, *, limit: int | None = None, backend: str = "a
 
     if verify is None:
         try:
-            from harness.verify import verify
+            from harness.judge.verify import verify
         except ImportError as e:
             raise ArchiveError(f"the harness verifier is not available ({e}); install kernel-evolve fully") from None
     todo = pending_rows(store, limit)

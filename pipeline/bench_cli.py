@@ -1,11 +1,12 @@
 """`kernel-evolve bench harness`: the throughput benchmark's command line (Typer + rich).
 
 Only the `kernel-evolve` CLI imports this module; the harness itself stays
-torch + standard library (`harness.bench` does the work).
+torch + standard library (`harness.executors.bench` does the work).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -28,7 +29,8 @@ def _fmt(x: float | None, unit: str = "s") -> str:
 def harness(
     candidates: int = typer.Option(30, "--candidates", "-n", min=1, help="How many candidates to judge."),
     backend: str = typer.Option("auto", help="auto | cpu | cuda"),
-    workers: int = typer.Option(2, min=1, help="Local executor: parallel verifications (CPU) or build threads (GPU)."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Local executor: parallel verifications (CPU) or build "
+                                          "threads (GPU); default: sized to the host."),
     executor: str = typer.Option("local", help="local | ray"),
     ray_address: str = typer.Option(None, help="ray: cluster address ('auto', 'ray://host:10001'); default local."),
     mix: str = typer.Option("known_good,failing,adversarial",
@@ -41,13 +43,17 @@ def harness(
     corpus_root: Path = typer.Option(None, "--corpus", help="kernel-evolve checkout holding pipeline/tasks and tests/."),
     out: Path = typer.Option(Path("bench-harness.json"), help="Where to write the JSON report."),
     fresh: bool = typer.Option(False, help="Make every candidate a new source, so every build is cold."),
-    warm: int = typer.Option(0, min=0, help="Local executor: pre-started sandboxes kept ready, per GPU on CUDA (0 = cold starts)."),
-    per_device: int = typer.Option(2, min=1, help="Local executor on CUDA: verifications sharing each GPU (timed phases never overlap)."),
+    in_flight: Optional[int] = typer.Option(None, min=1, help="At most this many candidates submitted and not yet "
+                                            "judged (default: all at once); 1 measures one candidate's latency."),
+    warm: Optional[int] = typer.Option(None, min=0, help="Local executor: pre-started sandboxes kept ready, per GPU on "
+                                       "CUDA (default: sized to the host; 0 = cold starts)."),
+    per_device: Optional[int] = typer.Option(None, min=1, help="Local executor on CUDA: verifications sharing each GPU "
+                                             "(timed phases never overlap); default: sized to the host."),
 ) -> None:
     """Judge a mix of known-good, failing and adversarial candidates; report throughput and stage latencies."""
-    from harness import bench
-    from harness.executor_factory import make_executor
-    from harness.reference import resolve_backend
+    from harness.executors import bench
+    from harness.executors.factory import host_sizes, make_executor
+    from harness.judge.reference import resolve_backend
 
     try:
         cats = [c.strip() for c in mix.split(",") if c.strip()]
@@ -59,20 +65,22 @@ def harness(
             be = backend if backend != "auto" else ("cuda" if ex.cluster_gpus() > 0 else "cpu")
         else:
             be = resolve_backend(backend)
-            opts = ({"warm": warm} if warm else {}) | ({"per_device": per_device} if be == "cuda" else {})
-            ex = make_executor(executor, backend=be, workers=workers, **opts)
+            ex = make_executor(executor, backend=be, workers=workers, warm=warm, per_device=per_device)
         items = bench.pick(bench.corpus(be, corpus_root or bench.REPO_ROOT), candidates, cats)
     except (ValueError, RuntimeError) as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2)
     verify_kw = dict(backend=be, size=size, seeds=seeds, timing=timing, compile_baseline=compile_baseline,
                      timeout_s=timeout)
-    config = dict(candidates=candidates, backend=be, executor=executor, workers=workers, warm=warm, mix=cats,
-                  per_device=per_device if be == "cuda" else None,
+    sizes = host_sizes(be)
+    config = dict(candidates=candidates, backend=be, executor=executor, workers=workers or sizes.workers,
+                  warm=sizes.warm if warm is None else warm, mix=cats,
+                  per_device=(per_device or sizes.per_device) if be == "cuda" else None,
                   verify=verify_kw, machine=bench.machine(), executor_class=type(ex).__name__)
     console.print(f"judging {candidates} candidates on {be} with {type(ex).__name__} ...")
     try:
-        report = bench.run_bench(items, ex, verify_kw=verify_kw, config=dict(config, fresh=fresh), fresh=fresh)
+        report = bench.run_bench(items, ex, verify_kw=verify_kw, config=dict(config, fresh=fresh, in_flight=in_flight),
+                                 fresh=fresh, in_flight=in_flight)
     finally:
         ex.shutdown()
     report.write(out)
@@ -85,6 +93,9 @@ def _print(r) -> None:
     console.print(f"[bold]{r.candidates}[/bold] candidates in {r.wall_s:.1f} s: [bold]{r.per_hour:,.0f}/h[/bold] "
                   f"({r.verified_per_hour:,.0f} verified/h); GPU busy: {busy}; builds: "
                   + ", ".join(f"{k} {v}" for k, v in r.builds.items()))
+    if r.config.get("host_cpu_s_per_candidate") is not None:
+        console.print(f"host CPU: {r.config['host_cpu_s_per_candidate']:.2f} s per candidate "
+                      f"({r.config['host_cpu_s']:.0f} s in all: this process and every process it waited for)")
     t = Table("stage", "n", "p50", "p95", title="latency per stage (Verdict.seconds; run = correctness + timing)")
     for s, d in r.stages.items():
         t.add_row(s, str(d["n"]), _fmt(d["p50_s"]), _fmt(d["p95_s"]))

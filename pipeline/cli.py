@@ -76,7 +76,7 @@ def verify(
     """Verify one kernel for one task. Exit 0 only for status `verified`, 1 for any other verdict, 2 for bad input."""
     from harness.candidate import CandidateError, load_candidate
     from harness.task import TaskError, load_task
-    from harness.verify import verify as run_verify
+    from harness.judge.verify import verify as run_verify
 
     try:
         t = load_task(task)

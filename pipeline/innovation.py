@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from harness.types import TaskRef
+from hub.store import ArchiveStore
 from pipeline.population import source_hash
 from pipeline.prompts import Shot
 
@@ -56,7 +57,7 @@ class ArchivedKernel:
     flops_fraction: float | None = None
 
 
-def _rows(store: Any) -> Iterable[dict[str, Any]]:
+def _rows(store: ArchiveStore) -> Iterable[dict[str, Any]]:
     try:
         data = store.read()
     except Exception:
@@ -74,7 +75,7 @@ def _fractions(verdict_json: str | None) -> tuple[float | None, float | None]:
     return timing.get("bandwidth_fraction"), timing.get("flops_fraction")
 
 
-def verified_kernels(store: Any, *, backend: str | None = None) -> list[ArchivedKernel]:
+def verified_kernels(store: ArchiveStore, *, backend: str | None = None) -> list[ArchivedKernel]:
     out = []
     for r in _rows(store):
         if r.get("status") != "verified" or not r.get("kernel_code"):
@@ -156,7 +157,7 @@ def _cut(code: str, max_chars: int) -> str:
     return code[:max_chars].rstrip() + f"\n// [... {len(code) - max_chars} more characters cut]\n"
 
 
-def stepping_stones(store: Any, task: TaskRef, *, backend: str, k: int = 2, same_task: bool = False,
+def stepping_stones(store: ArchiveStore | None, task: TaskRef, *, backend: str, k: int = 2, same_task: bool = False,
                     exclude: frozenset[str] = frozenset(), max_chars: int = MAX_STONE_CHARS,
                     budget_chars: int = STONES_BUDGET_CHARS) -> tuple[Shot, ...]:
     """Prompt shots of verified kernels from the archive: the same task's fastest first when `same_task`

@@ -15,8 +15,10 @@ import json
 import math
 import random
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from harness.types import Verdict
 
 SIMILARITY_THRESHOLD = 0.985
 MAX_COMPARE = 200
@@ -52,7 +54,7 @@ class Member:
     operator: str = ""
     model: str = ""
     error: str = ""
-    verdict_json: str = ""
+    verdict: Verdict | None = None    # the harness's verdict (None: nothing was judged)
     proposal_id: str = ""
     tokens: int = 0
 
@@ -68,12 +70,22 @@ class Member:
         return math.log(self.speedup) if self.speedup and self.speedup > 0 else 0.0
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["verdict"] = self.verdict.to_dict() if self.verdict is not None else None
+        return json.dumps(d)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Member":
+        """From a journal line (also an older one, whose verdict is JSON text under `verdict_json`)."""
         d = dict(d)
         d["parent_ids"] = tuple(d.get("parent_ids", ()))
+        v = d.get("verdict")
+        if isinstance(v, dict):
+            d["verdict"] = Verdict.from_dict(v)
+        elif d.get("verdict_json"):
+            d["verdict"] = Verdict.from_json(d["verdict_json"])
+        else:
+            d["verdict"] = None
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 

@@ -43,7 +43,7 @@ def _backend_rules(backend: str) -> str:
 
 
 def _format_k_rules(backend: str) -> str:
-    from harness.fast import KE_ABI
+    from harness.worker.k_abi import KE_ABI
 
     where = ("CUDA: at least one __global__ kernel launched on `(cudaStream_t)stream`; data pointers are device "
              "pointers" if backend == "cuda" else "C++ for the CPU: plain loops over raw pointers, parallelized with "

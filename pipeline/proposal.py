@@ -20,6 +20,7 @@ from harness.types import TaskRef
 
 Mode = Literal["rewrite", "diff", "crossover", "translate", "functionalize", "repair", "tune"]
 MODES: tuple[str, ...] = ("rewrite", "diff", "crossover", "translate", "functionalize", "repair", "tune")
+LLM_MODES: frozenset[str] = frozenset(MODES) - {"tune"}   # what a language-model operator can answer
 Stage = Literal["functionalize", "translate", "optimize"]
 
 

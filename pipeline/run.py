@@ -1,32 +1,32 @@
-"""A run: its config, its directory, and the loop that drives the stages under budgets.
+"""A run: its config, its budgets and the loop that drives the stages over its tasks.
 
-A run directory holds `config.yaml` (the frozen `RunConfig`), `events.jsonl`
-(every operator call, generation and archive commit), `members.jsonl` (every
-judged candidate with its verdict, fsynced before anything depends on it),
-`archived.txt` (ids of members already appended to the archive), functional
-task files under `tasks/`, and `summary.md` at the end.
-
-Resuming after kill -9 replays those files: judged members are never judged
-again, verified kernels not yet recorded as archived are appended again, and
-the archive's dedup (kernel sha256 + task + device) absorbs an append that
-happened just before the kill, so no row is duplicated and none is lost.
+The run directory is its journal (`pipeline.journal`): resuming after kill -9 replays it, so judged
+members are never judged again, and verified kernels not yet recorded as archived are appended again
+(`pipeline.archiving`), the archive's dedup absorbing an append that happened just before the kill.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
+from rich.console import Console
 
-from harness.reference import resolve_backend
+from harness.executors.factory import ExecutorOptions
+from harness.executors.local import Executor
+from harness.judge.reference import resolve_backend
+from harness.judge.verify import check_functional as harness_check_functional
 from harness.task import load_task, parse_task_source
-from harness.types import TaskRef, Verdict, sha256_text
+from harness.types import TaskRef, Verdict
+from hub.store import ArchiveStore, open_store
+from pipeline.archiving import ArchiveWriter
 from pipeline.innovation import stepping_stones
+from pipeline.journal import Journal
+from pipeline.operators import Operator, make_operator
 from pipeline.population import Member, Population
 from pipeline.progress import Progress
 from pipeline.proposal import Completion, Proposal, new_id
@@ -56,8 +56,9 @@ class RunConfig:
     timing: bool = True
     compile_baseline: bool = True
     timeout_s: float = 120.0
-    workers: int = 2
-    warm: int = 0                    # pre-started sandboxes for candidate runs (local executor, 0 = off)
+    executor: str = "local"          # local | ray (harness.executors.factory)
+    workers: int | None = None       # parallel verifications (None: sized to the host)
+    warm: int | None = None          # pre-started sandboxes per device (None: sized to the host, 0 = off)
     max_llm_calls: int | None = None
     max_tokens: int | None = None
     max_wall_s: float | None = None
@@ -99,37 +100,33 @@ class RunSummary:
     commits: tuple[str, ...]
 
 
-def _repair_tail(path: Path) -> None:
-    """Cut a last line that kill -9 left without its newline, so the next append starts clean."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
+class Budget:
+    """The run's budgets: LLM calls and tokens (for an operator that calls a model) and wall time."""
 
+    def __init__(self, config: RunConfig, progress: Progress, *, uses_llm: bool, wall_before: float):
+        self.config, self.progress, self.uses_llm, self.wall_before = config, progress, uses_llm, wall_before
+        self.t0 = time.time()
 
-def read_jsonl(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
-    """The complete lines of a run's JSONL file. `repair` (the run's owner only) also cuts a line kill -9 left
-    half-written; a reader beside a live run leaves the file alone and skips a line being written."""
-    if repair:
-        _repair_tail(path)
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:   # a line cut by kill -9, or one being written right now
-            continue
-    return out
+    def before_call(self) -> None:
+        """Raises `Stop`, naming the budget, once one is spent."""
+        cfg, pr = self.config, self.progress
+        if self.uses_llm:
+            if cfg.max_llm_calls is not None and pr.llm_calls >= cfg.max_llm_calls:
+                raise Stop(f"LLM call budget spent ({pr.llm_calls} calls)")
+            if cfg.max_tokens is not None and pr.tokens >= cfg.max_tokens:
+                raise Stop(f"token budget spent ({pr.tokens} tokens)")
+        if cfg.max_wall_s is not None and self.wall_before + time.time() - self.t0 >= cfg.max_wall_s:
+            raise Stop(f"wall-time budget spent ({cfg.max_wall_s:.0f} s)")
 
 
 class Run:
-    """One run directory and its loop. Pass fakes for operator/executor/store/check_functional in tests."""
+    """One run: the loop over its tasks' stages, on its journal (`pipeline.journal`), streaming verified
+    kernels into the archive (`pipeline.archiving`) under its budgets. Pass fakes for operator, executor,
+    store and check_functional in tests."""
 
-    def __init__(self, config: RunConfig, run_dir: str | Path, *, operator: Any = None, executor: Any = None,
-                 store: Any = None, check_functional: Any = None, console: Any = None):
+    def __init__(self, config: RunConfig, run_dir: str | Path, *, operator: Operator | None = None,
+                 executor: Executor | None = None, store: ArchiveStore | None = None,
+                 check_functional: Callable[..., Verdict] | None = None, console: Console | None = None):
         self.config, self.dir = config, Path(run_dir)
         self.backend = resolve_backend(config.backend)      # validate before anything is written
         if config.strategy not in ("islands", "best_of_n"):
@@ -141,147 +138,53 @@ class Run:
         for spec in config.tasks:                           # TaskError names a bad task before anything runs
             t = load_task(spec)
             self.tasks[t.task_id], self.specs[spec] = t, t.task_id
-        self.functional: dict[str, str] = {}
-        if operator is None:
-            from pipeline.operators import make_operator
-            operator = make_operator(config.operator, base_url=config.base_url, temperature=config.temperature,
-                                     max_tokens=config.max_new_tokens)
+        self.operator = operator or make_operator(config.operator, base_url=config.base_url,
+                                                  temperature=config.temperature, max_tokens=config.max_new_tokens)
         self._owned_executor = executor is None
-        if executor is None:
-            from harness.executor import LocalExecutor
-            executor = LocalExecutor(max_workers=config.workers, warm=config.warm, backend=self.backend)
-        if check_functional is None:
-            from harness.verify import check_functional as cf
-            check_functional = cf
-        if store is None:
-            from hub.store import open_store
-            store = open_store(config.archive)
-        self.operator, self.executor, self.store, self.console = operator, executor, store, console
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "tasks").mkdir(exist_ok=True)
+        self.executor = executor or ExecutorOptions(kind=config.executor, workers=config.workers,
+                                                    warm=config.warm).make(self.backend)
+        self.check_functional = check_functional or harness_check_functional
+        self.store = store if store is not None else open_store(config.archive)
+        self.console = console
+        self.journal = Journal(self.dir)
         if not (self.dir / "config.yaml").is_file():
             config.save(self.dir)
-        self.check_functional = check_functional
         self.population = Population(n_islands=max(1, config.islands))
         self.progress = Progress()
-        self.archived: set[str] = set()
-        self.commits: list[str] = []
-        self._replay()
-
-    # ---- persistence -------------------------------------------------------------------------
-    def _replay(self) -> None:
-        for d in read_jsonl(self.dir / "members.jsonl", repair=True):
-            m = Member.from_dict(d)
+        past = self.journal.replay()
+        for m in past.members:
             self.population.add(m)
             self.progress.member(m.task_id, m.status, m.speedup, m.id, m.stage)
-        for f in sorted((self.dir / "tasks").glob("*.py")):
-            self.functional[f.stem.replace("__", "/")] = f.read_text()
-        p = self.dir / "archived.txt"
-        _repair_tail(p)
-        self.archived = set(p.read_text().split()) if p.is_file() else set()
-        self.events = read_jsonl(self.dir / "events.jsonl", repair=True)
-        for e in self.events:
+        for e in past.events:
             if e.get("event") == "call":
                 self.progress.call(e.get("tokens", 0), e.get("cost_usd", 0.0), e.get("llm", False))
-        # wall time already spent: per session, last event minus its start
-        spent, s0, last = 0.0, None, None
-        for e in self.events:
-            if e.get("event") == "start":
-                if s0 is not None and last is not None:
-                    spent += last - s0
-                s0, last = e["ts"], e["ts"]
-            else:
-                last = e["ts"]
-        if s0 is not None and last is not None:
-            spent += last - s0
-        self.wall_before = spent
-
-    def event(self, kind: str, **kw: Any) -> None:
-        rec = {"ts": time.time(), "event": kind, **kw}
-        self.events.append(rec)
-        with open(self.dir / "events.jsonl", "a") as f:
-            f.write(json.dumps(rec) + "\n")
-
-    def _append_member(self, m: Member) -> None:
-        with open(self.dir / "members.jsonl", "a") as f:
-            f.write(m.to_json() + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        self.functional = past.functional
+        self.budget = Budget(config, self.progress, uses_llm=self.operator.uses_llm, wall_before=past.wall_before)
+        self.archive = ArchiveWriter(self.store, self.journal, archived=past.archived, batch=config.archive_batch,
+                                     archive_failed=config.archive_failed, run_id=config.run_id,
+                                     operator=config.operator, task=self.task, functional=self.functional)
 
     def record(self, p: Proposal, c: Completion | None, m: Member | None, note: str) -> None:
+        """Every stage result, journalled before anything else happens."""
         if m is not None:
-            self._append_member(m)
+            self.journal.member(m)
             self.progress.member(m.task_id, m.status, m.speedup, m.id, m.stage)
         if c is not None and (c.llm_call or c.tokens):
             self.progress.call(c.tokens, c.cost_usd, c.llm_call)
-        self.event("call" if c is not None else "note", task=p.task.task_id, stage=p.stage, mode=p.mode,
-                   proposal=p.proposal_id, generation=p.generation, llm=bool(c and c.llm_call),
-                   tokens=c.tokens if c else 0, prompt_tokens=c.prompt_tokens if c else 0,
-                   completion_tokens=c.completion_tokens if c else 0, latency_s=c.latency_s if c else 0.0,
-                   cost_usd=c.cost_usd if c else 0.0, model=c.model if c else "",
-                   status=m.status if m else None, note=note)
-        self._flush_archive(force=False)
-
-    def _archivable(self) -> list[Member]:
-        out = []
-        for m in self.population.members.values():
-            if m.id in self.archived or m.stage == "functionalize" or not m.source or not m.verdict_json:
-                continue
-            if m.verified or self.config.archive_failed:
-                out.append(m)
-        return out
-
-    def _flush_archive(self, force: bool) -> None:
-        todo = self._archivable()
-        if not todo or (not force and len(todo) < self.config.archive_batch):
-            return
-        from hub.schema import row_from_verdict
-        rows = []
-        for m in todo:
-            task = self.task(m.task_id)
-            # in the archive a parent is named by its kernel's sha256, the one id every row carries
-            parent = self.population.members.get(m.parent_ids[0]) if m.parent_ids else None
-            rows.append(row_from_verdict(Verdict.from_json(m.verdict_json), task=task, kernel_code=m.source,
-                                         functional_code=self.functional.get(m.task_id, ""),
-                                         parent_id=sha256_text(parent.source) if parent and parent.source else None,
-                                         generation=m.generation, operator=self.config.operator,
-                                         model=m.model, run_id=self.config.run_id))
-        n_ok = sum(m.verified for m in todo)
-        try:
-            commit = self.store.append(rows, f"run {self.config.run_id}: {n_ok} verified, {len(todo) - n_ok} failed")
-        except Exception as e:   # the archive is down: keep the kernels pending (members.jsonl has them) and retry
-            self.archive_error = f"archive append failed ({type(e).__name__}: {str(e)[:200]}); `resume` retries it"
-            self.event("archive_error", error=self.archive_error, pending=len(todo))
-            return
-        self.archive_error = ""
-        with open(self.dir / "archived.txt", "a") as f:
-            f.write("".join(m.id + "\n" for m in todo))
-            f.flush()
-            os.fsync(f.fileno())
-        self.archived.update(m.id for m in todo)
-        self.commits.append(str(commit))
-        self.event("archive_commit", commit=str(commit), rows=len(rows))
-
-    # ---- budgets -----------------------------------------------------------------------------
-    def _before_call(self) -> None:
-        cfg, pr = self.config, self.progress
-        if getattr(self.operator, "name", "") != "tune":
-            if cfg.max_llm_calls is not None and pr.llm_calls >= cfg.max_llm_calls:
-                raise Stop(f"LLM call budget spent ({pr.llm_calls} calls)")
-            if cfg.max_tokens is not None and pr.tokens >= cfg.max_tokens:
-                raise Stop(f"token budget spent ({pr.tokens} tokens)")
-        if cfg.max_wall_s is not None and self.wall_before + time.time() - self.t0 >= cfg.max_wall_s:
-            raise Stop(f"wall-time budget spent ({cfg.max_wall_s:.0f} s)")
+        self.journal.event("call" if c is not None else "note", task=p.task.task_id, stage=p.stage, mode=p.mode,
+                           proposal=p.proposal_id, generation=p.generation, llm=bool(c and c.llm_call),
+                           tokens=c.tokens if c else 0, prompt_tokens=c.prompt_tokens if c else 0,
+                           completion_tokens=c.completion_tokens if c else 0, latency_s=c.latency_s if c else 0.0,
+                           cost_usd=c.cost_usd if c else 0.0, model=c.model if c else "",
+                           status=m.status if m else None, note=note)
+        self.archive.flush(self.population, force=False)
 
     # ---- the loop ----------------------------------------------------------------------------
     def task(self, task_id: str) -> TaskRef:
         return self.tasks[task_id]
 
-    def _done(self, kind: str, task_id: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("event") == kind and e.get("task") == task_id]
-
     def _functional_task(self, ctx: Context, task: TaskRef) -> TaskRef | None:
-        saved = self.dir / "tasks" / (task.task_id.replace("/", "__") + ".py")
+        saved = self.journal.functional_path(task.task_id)
         if task.functional:
             return task
         if saved.is_file():
@@ -298,7 +201,7 @@ class Run:
     def _run_task(self, ctx: Context, spec: str) -> str:
         tid = self.specs[spec]
         task = self.tasks[tid]
-        if self._done("task_done", tid):
+        if self.journal.done("task_done", tid):
             return "done earlier"
         self.progress.stage(tid, "functionalize")
         ftask = self._functional_task(ctx, task)
@@ -306,7 +209,7 @@ class Run:
             self.progress.stage(tid, "failed: no functional form")
             return "functionalize failed"
         if not self.population.verified(tid):
-            is_llm = getattr(self.operator, "name", "") != "tune"
+            is_llm = self.operator.uses_llm
             found = find_seeds(ftask, backend=self.backend, store=self.store) if self.config.use_seed else []
             self.progress.stage(tid, "translate" if is_llm else "seed")
             stones = stepping_stones(self.store, ftask, backend=self.backend, k=self.config.inspirations) \
@@ -315,15 +218,15 @@ class Run:
             for candidate_seed in found:
                 if first is not None:
                     break
-                self.event("seed", task=tid, origin=candidate_seed.origin)
+                self.journal.event("seed", task=tid, origin=candidate_seed.origin)
                 first = seed(ctx, ftask, self.population, candidate_seed)
             if first is None:
                 self.progress.stage(tid, "failed: no verified kernel")
-                self.event("task_done", task=tid, result="no verified kernel")
+                self.journal.event("task_done", task=tid, result="no verified kernel")
                 return "no verified kernel"
-        modes = dict(self.config.modes or {}) or ({"tune": 1.0} if getattr(self.operator, "name", "") == "tune"
+        modes = dict(self.config.modes or {}) or ({"tune": 1.0} if not self.operator.uses_llm
                                                   else {"rewrite": 1.0, "diff": 1.0, "crossover": 0.5})
-        done_gens = [e["generation"] for e in self._done("generation", tid)]
+        done_gens = [e["generation"] for e in self.journal.done("generation", tid)]
         strategy = make_strategy(self.config.strategy, task=ftask, backend=self.backend,
                                  kernel_format=self.config.kernel_format,
                                  per_generation=self.config.population, modes=modes,
@@ -336,26 +239,26 @@ class Run:
         while strategy.generation < self.config.generations:
             self.progress.stage(tid, "optimize", strategy.generation + 1)
             results, exhausted = optimize_generation(ctx, strategy, self.population)
-            self.event("generation", task=tid, generation=strategy.generation, judged=len(results))
+            self.journal.event("generation", task=tid, generation=strategy.generation, judged=len(results))
             if exhausted:
                 result = "converged" if exhausted.startswith("converged") else "search exhausted"
-                self.event("task_done", task=tid, result=result, reason=exhausted)
+                self.journal.event("task_done", task=tid, result=result, reason=exhausted)
                 self.progress.stage(tid, result)
                 return result
-        self.event("task_done", task=tid, result="generations done")
+        self.journal.event("task_done", task=tid, result="generations done")
         self.progress.stage(tid, "done")
         return "generations done"
 
     def execute(self) -> RunSummary:
         cfg = self.config
-        self.t0 = time.time()
-        self.event("start", resumed=bool(self.population.members))
+        self.budget.t0 = time.time()
+        self.journal.event("start", resumed=bool(self.population.members))
         ctx = Context(operator=self.operator, executor=self.executor, check_functional=self.check_functional,
                       verify_kw=dict(backend=cfg.backend, seeds=cfg.seeds, size=cfg.size, timing=cfg.timing,
                                      compile_baseline=cfg.compile_baseline, timeout_s=cfg.timeout_s),
                       backend=self.backend, repairs=cfg.repairs, record=self.record, kernel_format=cfg.kernel_format,
-                      before_call=self._before_call, similarity=cfg.similarity)
-        self._flush_archive(force=True)       # what a killed session judged but did not archive
+                      before_call=self.budget.before_call, similarity=cfg.similarity)
+        self.archive.flush(self.population, force=True)   # what a killed session judged but did not archive
         self.progress.start(self.console)
         reason = "finished"
         try:
@@ -364,21 +267,21 @@ class Run:
         except Stop as e:
             reason = str(e)
         finally:
-            self._flush_archive(force=True)
+            self.archive.flush(self.population, force=True)
             if self._owned_executor and hasattr(self.executor, "shutdown"):
                 self.executor.shutdown()
-            if getattr(self, "archive_error", ""):
-                reason += f"; {self.archive_error}"
+            if self.archive.error:
+                reason += f"; {self.archive.error}"
             self.progress.note = f"stop: {reason}"
             self.progress.finish(self.dir, self.console)
-        self.event("stop", reason=reason)
+        self.journal.event("stop", reason=reason)
         best = {}
         for tid in self.tasks:
             b = self.population.best(tid)
             best[tid] = (b[0].id, b[0].speedup) if b else ("", None)
         summary = RunSummary(run_dir=str(self.dir), stop_reason=reason, best=best,
                              statuses=dict(self.progress.statuses), llm_calls=self.progress.llm_calls,
-                             tokens=self.progress.tokens, commits=tuple(self.commits))
+                             tokens=self.progress.tokens, commits=tuple(self.archive.commits))
         (self.dir / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=1))
         return summary
 

@@ -52,8 +52,10 @@ def evolve(
     repairs: int = typer.Option(3, min=0, help="repairs per stage-1/2 failure"),
     size: str = typer.Option("auto", help="auto (full on CUDA, the task's SMALL on CPU) | default | small"),
     seeds: int = typer.Option(3, min=1),
-    workers: int = typer.Option(2, min=1, help="parallel evaluations"),
-    warm: int = typer.Option(0, min=0, help="pre-started sandboxes kept ready for candidate runs (0 = cold starts)"),
+    executor: str = typer.Option("local", help="local | ray: where candidates are judged"),
+    workers: Optional[int] = typer.Option(None, min=1, help="parallel verifications (default: sized to the host)"),
+    warm: Optional[int] = typer.Option(None, min=0, help="pre-started sandboxes kept ready per device "
+                                       "(default: sized to the host; 0 = cold starts)"),
     max_llm_calls: Optional[int] = typer.Option(None, min=0),
     max_tokens: Optional[int] = typer.Option(None, min=0),
     max_wall_s: Optional[float] = typer.Option(None, min=0),
@@ -73,7 +75,7 @@ def evolve(
                        population=population, islands=islands, backend=backend, archive=archive,
                        kernel_format=kernel_format,
                        archive_failed=archive_failed, repairs=repairs, seeds=seeds, size=size,
-                       compile_baseline=compile_baseline, workers=workers, warm=warm, max_llm_calls=max_llm_calls,
+                       compile_baseline=compile_baseline, executor=executor, workers=workers, warm=warm, max_llm_calls=max_llm_calls,
                        max_tokens=max_tokens, max_wall_s=max_wall_s)
     if kernel_format not in ("A", "K"):
         _fail(f"unknown kernel format {kernel_format!r}: use A or K")

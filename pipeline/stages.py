@@ -11,12 +11,14 @@ from __future__ import annotations
 import torch
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from harness.candidate import CandidateError, detect_format
 from harness.task import TaskError, parse_task_source
 from harness.types import Candidate, Check, Env, TaskRef, Verdict, sha256_text
+from harness.executors.local import Executor
 from pipeline.extract import ExtractError, apply_diff, extract_code
+from pipeline.operators import Operator
 from pipeline.population import Member, Population, source_hash
 from pipeline.prompts import Shot, build_messages, summarize_verdict
 from pipeline.proposal import Completion, Proposal
@@ -28,14 +30,10 @@ class Stop(Exception):
     """A budget ran out; the message says which."""
 
 
-class Judge(Protocol):
-    def submit(self, candidate: Candidate, **verify_kw: Any) -> "Future[Verdict]": ...
-
-
 @dataclass
 class Context:
-    operator: Any                                   # pipeline.operators.Operator
-    executor: Judge
+    operator: Operator
+    executor: Executor
     check_functional: Callable[..., Verdict]
     verify_kw: dict[str, Any]
     backend: str                                    # resolved: "cpu" or "cuda"
@@ -69,7 +67,7 @@ def member_of(p: Proposal, c: Completion | None, source: str, verdict: Verdict, 
                   mode=mode or p.mode, island=p.island, generation=p.generation, parent_ids=p.parent_ids,
                   speedup=t.speedup_eager if t else None, runtime_ms=t.kernel.median_ms if t else None,
                   operator=getattr(c, "model", "") if c else "", model=c.model if c else "",
-                  error=verdict.error[:2000], verdict_json=verdict.to_json(), proposal_id=p.proposal_id,
+                  error=verdict.error[:2000], verdict=verdict, proposal_id=p.proposal_id,
                   tokens=c.tokens if c else 0)
 
 
@@ -177,7 +175,7 @@ def translate(ctx: Context, task: TaskRef, population: Population,
     previous, feedback, previous_id = "", "", ""
     prior = [m for m in population.of_task(task.task_id) if m.stage == "translate"]
     if prior:
-        previous, feedback = prior[-1].source, summarize_verdict(Verdict.from_json(prior[-1].verdict_json))
+        previous, feedback = prior[-1].source, summarize_verdict(prior[-1].verdict) if prior[-1].verdict else ""
         previous_id = prior[-1].id
     for attempt in range(len(prior), ctx.repairs + 1):
         msgs = build_messages("translate", task, backend=ctx.backend, previous=previous, feedback=feedback,
@@ -194,7 +192,7 @@ def translate(ctx: Context, task: TaskRef, population: Population,
         if m.verified:
             return m
         previous, previous_id = m.source, m.id
-        feedback = summarize_verdict(Verdict.from_json(m.verdict_json))
+        feedback = summarize_verdict(m.verdict) if m.verdict else ""
     return None
 
 

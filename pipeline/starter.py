@@ -10,10 +10,10 @@ verdicts from the user's own hardware, never precomputed claims.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from harness.task import known_good_kernel
 from harness.types import TaskRef
+from hub.store import ArchiveStore
 from pipeline.innovation import best_for_task, verified_kernels
 
 
@@ -23,7 +23,7 @@ class Seed:
     origin: str          # "archive:<task_id>" or "known-good:<path>"
 
 
-def find_seeds(task: TaskRef, *, backend: str, store: Any = None) -> list[Seed]:
+def find_seeds(task: TaskRef, *, backend: str, store: ArchiveStore | None = None) -> list[Seed]:
     """Starting kernels for `task`, best first: the archive's fastest of the task (or op), then the known-good one."""
     out: list[Seed] = []
     if store is not None:

@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from harness.types import TaskRef, Verdict
+from harness.types import TaskRef
 from pipeline.population import Member, Population
 from pipeline.prompts import Shot, build_messages
 from pipeline.operators.tune import trials_of
@@ -34,13 +34,7 @@ class SearchStrategy(Protocol):
 
 
 def shot_of(member: Member, label: str) -> Shot:
-    verdict = None
-    if member.verdict_json:
-        try:
-            verdict = Verdict.from_json(member.verdict_json)
-        except (ValueError, KeyError, TypeError):
-            verdict = None
-    return Shot(code=member.source, label=label, verdict=verdict)
+    return Shot(code=member.source, label=label, verdict=member.verdict)
 
 
 @dataclass

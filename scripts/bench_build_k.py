@@ -1,4 +1,4 @@
-"""Cold format-K CPU build time through `harness.build.build`, every build a new source.
+"""Cold format-K CPU build time through `harness.build.cache.build`, every build a new source.
 
     python3 scripts/bench_build_k.py [--repo PATH] [-n 15]
 
@@ -29,7 +29,7 @@ def main() -> None:
     cache = tempfile.mkdtemp(prefix="ke-bench-build-")
     os.chmod(cache, 0o711)  # a cache other uids can traverse, as the sandboxed build needs
     os.environ["KERNEL_EVOLVE_CACHE"] = cache
-    from harness.build import build
+    from harness.build.cache import build
 
     src = (HERE / "tests" / "kernels" / "k" / "layernorm_cpu.cpp").read_text()
     times, res = [], None

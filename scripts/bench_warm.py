@@ -3,8 +3,8 @@
 Usage (from the repo root; the first verify builds the kernel and the reference, and is not counted):
     python3 scripts/bench_warm.py [--task level1/gelu] [--backend cpu] [-n 10] [--pool 2] [--json OUT]
 Judges the same candidate n times in each of three ways:
-- cold: every candidate starts a fresh sandboxed interpreter (harness.runner, no pool);
-- warm, settled: a `harness.warm.WarmPool` of --pool sandboxes, full and ready before each
+- cold: every candidate starts a fresh sandboxed interpreter (harness.sandbox.runner, no pool);
+- warm, settled: a `harness.sandbox.warm.WarmPool` of --pool sandboxes, full and ready before each
   candidate (candidates that arrive slower than the pool refills, as when an LLM writes them);
   cold and settled candidates alternate, so load from other jobs on a shared machine hits both;
 - warm, back to back: then n candidates one right after another, so the pool refills (imports
@@ -26,11 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from harness.bench import percentile  # noqa: E402
+from harness.executors.bench import percentile  # noqa: E402
 from harness.candidate import load_candidate  # noqa: E402
 from harness.task import known_good_kernel, load_task  # noqa: E402
-from harness.verify import verify  # noqa: E402
-from harness.warm import WarmPool  # noqa: E402
+from harness.judge.verify import verify  # noqa: E402
+from harness.sandbox.warm import WarmPool  # noqa: E402
 
 
 def _summary(xs: list[float]) -> dict[str, float]:

@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.build import build  # noqa: E402
-from harness.candidate import load_candidate  # noqa: E402
+from harness.build.cache import build  # noqa: E402
+from harness.candidate import CandidateError, detect_format, load_candidate  # noqa: E402
 from harness.task import builtin_tasks, known_good_kernel, load_task  # noqa: E402
-from harness.verify import verify  # noqa: E402
+from harness.judge.verify import verify  # noqa: E402
 
 REFUSALS = {  # kernel -> (task, expected status)
     "empty.cu": ("level1/relu", "incorrect"), "half_written.cu": ("level1/relu", "incorrect"),
@@ -46,18 +46,29 @@ COLD: dict[str, float] = {}
 
 
 def prebuild(sources: list[str], workers: int = 8) -> dict[str, float]:
-    """Builds in parallel (as the pipeline does); returns the first (cold) build's seconds per source."""
+    """Builds in parallel (as the pipeline does), each in its own format; returns the first (cold) build's
+    seconds per source."""
+    def one(s: str):
+        try:
+            fmt = detect_format(s)
+        except CandidateError:
+            fmt = "A"
+        return build(s, backend="cuda", format=fmt if fmt in ("A", "K") else "A")
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        res = list(pool.map(lambda s: build(s, backend="cuda"), sources))
+        res = list(pool.map(one, sources))
     for s, r in zip(sources, res):
         COLD.setdefault(s, r.seconds)
     return {s: COLD[s] for s in sources}
 
 
 def cuda_sources() -> tuple[dict[str, str], list[str], list[str]]:
-    """The CUDA sources this script builds: known-good kernels by task, the refusals, the adversarial corpus."""
+    """The CUDA sources this script builds: known-good kernels by task (format-K seeds under "<task>" and the
+    format-A kernels under "<task>:A"), the refusals, the adversarial corpus."""
     kdir = ROOT / "tests" / "kernels" / "cuda"
-    kg = {t: p.read_text() for t in builtin_tasks() if (p := known_good_kernel(load_task(t), "cuda"))}
+    kg = {t: p.read_text() for t in builtin_tasks() if (p := known_good_kernel(load_task(t), "cuda", format="K"))}
+    kg.update({f"{t}:A": p.read_text() for t in builtin_tasks()
+               if (p := known_good_kernel(load_task(t), "cuda", format="A"))})
     return (kg, [(kdir / k).read_text() for k in REFUSALS],
             [p.read_text() for p in sorted((ROOT / "tests" / "adversarial").glob("*/*.cu"))])
 
@@ -65,7 +76,7 @@ def cuda_sources() -> tuple[dict[str, str], list[str], list[str]]:
 def known_good(args: argparse.Namespace) -> list[dict]:
     """Every shipped CUDA kernel through the pipeline's own GPU executor: `--jobs` verifications share the GPU's
     correctness work, and each timed phase (and each eager/torch.compile baseline) has the GPU alone."""
-    from harness.executor_factory import make_executor
+    from harness.executors.factory import make_executor
 
     names = args.tasks.split(",") if args.tasks else builtin_tasks()
     items = [(t, known_good_kernel(load_task(t), "cuda")) for t in names]
@@ -151,9 +162,9 @@ def format_k(args: argparse.Namespace) -> list[dict]:
                        ("K->A", export_candidate(k_src, task, backend="cuda") + tag)):
         t0 = time.monotonic()
         if label == "A whole":
-            os.environ["KE_NO_SPLIT"] = "1"
+            os.environ["KERNEL_EVOLVE_NO_SPLIT"] = "1"
         b = build(src, backend="cuda", format="K" if label == "K" else "A")
-        os.environ.pop("KE_NO_SPLIT", None)
+        os.environ.pop("KERNEL_EVOLVE_NO_SPLIT", None)
         cold = time.monotonic() - t0
         label = f"{label} [{b.path}]"
         v = verify(load_candidate(src, task), backend="cuda", seeds=args.seeds, size=args.size, timeout_s=600)

@@ -15,7 +15,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from harness.runner import Limits, sandbox_config  # noqa: E402
+from harness.sandbox.choice import sandbox_config  # noqa: E402
+from harness.sandbox.process import Limits  # noqa: E402
 
 CODE = ("import torch,os;print('uid',os.getuid(),'count',torch.cuda.device_count());"
         "print(torch.ones(4,device='cuda').sum().item())")

@@ -6,10 +6,10 @@ Usage (on a CUDA machine with triton, from the repo root):
 For every built-in task with a shipped CUDA known-good kernel (`harness.task.known_good_kernel`),
 on the same inputs and the same model (weights) at the task's size, it times the kernel call and
 the eager reference in two ways:
-- ours: `harness.measure.time_calls`, the harness's own timed loop (an L2 flush of 256 MiB
+- ours: `harness.worker.measure.time_calls`, the harness's own timed loop (an L2 flush of 256 MiB
   before each call, a device-wide sync before the end event, CUDA events, inputs rotated over
-  the seeds), with the parameters `harness.reference.timing_job("cuda", compile_=False)` gives
-  (warm-up 10, 100 repeats); the median of the samples (`harness.timing.stats`);
+  the seeds), with the parameters `harness.judge.reference.timing_job("cuda", compile_=False)` gives
+  (warm-up 10, 100 repeats); the median of the samples (`harness.judge.timing.stats`);
 - do_bench: `triton.testing.do_bench(fn, return_mode="median")` on the same rotation of inputs
   (it zeroes its own 256 MiB buffer before each call to flush L2), with its warm-up and
   repetition windows scaled to the same number of calls as ours (at least triton's defaults).
@@ -21,7 +21,7 @@ speedup over eager by each method, and the run-to-run spread of our speedup over
 
 The build comes from the content-addressed cache (KERNEL_EVOLVE_CACHE; built there if missing).
 Trust: this script loads the built-in tasks and our own shipped kernels *in this process* (through
-`harness.worker`'s own functions, so the model, weights and inputs are built exactly as the runner
+`harness.worker.main`'s own functions, so the model, weights and inputs are built exactly as the runner
 builds them). That is acceptable only because both are ours: it measures the timer, it judges
 nothing, and no candidate's code is ever loaded this way (`verify` runs every kernel sandboxed).
 
@@ -33,6 +33,7 @@ Needs torch, ninja, nvcc for a cold build, and triton (which ships with CUDA tor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import itertools
 import json
@@ -141,10 +142,10 @@ def out_path(out: str) -> Path:
 # ---------------------------------------------------------------- the measurement (CUDA)
 
 def _build_all(paths: dict[str, Path]) -> dict:
-    """Every kernel through harness.build (cached: instant; cold: in parallel, as the pipeline builds)."""
+    """Every kernel through harness.build.cache (cached: instant; cold: in parallel, as the pipeline builds)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from harness.build import build
+    from harness.build.cache import build
 
     with ThreadPoolExecutor(max_workers=min(8, max(1, len(paths)))) as pool:
         futs = {t: pool.submit(build, p.read_text(), backend="cuda") for t, p in paths.items()}
@@ -153,21 +154,23 @@ def _build_all(paths: dict[str, Path]) -> dict:
 
 def _setup(task_id: str, index: int, b, *, size: str, seeds: list[int], init_seed: int):
     """The task's model, inputs and kernel call, built by the worker's own functions (as a runner would)."""
-    from harness import worker as W
+    from harness.worker import main as W
     from harness.task import load_task
 
     task = load_task(task_id)
     mod = W.load_module(task.path, f"ke_tq_task{index}")
     W.apply_size(mod, size)
-    job = {"seeds": seeds, "init_seed": init_seed,
-           "candidate": {"format": "A", "module_name": b.module_name, "so_path": b.so_path}}
+    from harness.worker import protocol as P
+
+    job = P.Job(role="candidate", task_path=task.path, seeds=tuple(seeds), init_seed=init_seed, size=size,
+                device="cuda", kernel=P.KernelSpec(format="A", module_name=b.module_name, so_path=b.so_path))
     model, call = W.load_candidate(job, mod, "cuda")  # the model (weights from init_seed) and model(*s, fn=ext.forward)
     sets = [W.to_device(inputs, "cuda") for cid, inputs in W.cases(mod, job) if cid.startswith("seed")]
     return model, call, (lambda s: model(*s)), sets
 
 
 def _rel_error(a, b) -> float:
-    from harness.measure import flat
+    from harness.worker.measure import flat
 
     num = den = 0.0
     for x, y in zip(flat(a), flat(b)):
@@ -191,8 +194,8 @@ def _estimate_ms(fn, sets) -> float:
 
 
 def _ours(fn, sets, job) -> float:
-    from harness.measure import time_calls
-    from harness.timing import stats
+    from harness.worker.measure import time_calls
+    from harness.judge.timing import stats
 
     samples, _ = time_calls(fn, sets, job, "cuda")
     return stats(samples).median_ms
@@ -210,7 +213,7 @@ def _do_bench(fn, sets, est_ms: float, warmup: int, repeats: int) -> float:
 def measure_task(task_id: str, index: int, b, args: argparse.Namespace) -> dict:
     import torch
 
-    from harness.reference import timing_job
+    from harness.judge.reference import timing_job
 
     row: dict = {"task": task_id, "build": {"cached": b.cached, "path": b.path, "seconds": b.seconds,
                                             "so": b.so_path}}
@@ -220,8 +223,8 @@ def measure_task(task_id: str, index: int, b, args: argparse.Namespace) -> dict:
     seeds = list(range(1, args.seeds + 1))
     model, call, eager, sets = _setup(task_id, index, b, size=args.size, seeds=seeds, init_seed=1234)
     fns = {"kernel": call, "eager": eager}
-    job = {"timing": timing_job("cuda", compile_=False)}
-    warmup, repeats = int(job["timing"]["warmup"]), int(job["timing"]["repeats"])
+    job = timing_job("cuda", compile_=False)
+    warmup, repeats = job.warmup, job.repeats
     try:
         with torch.no_grad():
             row["rel_error_vs_eager"] = _rel_error(call(sets[0]), eager(sets[0]))  # a sanity check, not a verdict
@@ -274,10 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"timing_quality: needs triton for triton.testing.do_bench ({e})", file=sys.stderr)
         return 2
 
-    from harness.reference import timing_job
+    from harness.judge.reference import timing_job
     from harness.task import builtin_tasks, known_good_kernel, load_task
 
-    torch.backends.cuda.matmul.allow_tf32 = False  # as the runner sets them (harness/worker.py main)
+    torch.backends.cuda.matmul.allow_tf32 = False  # as the runner sets them (harness/worker/main.py main)
     torch.backends.cudnn.allow_tf32 = False
     names = [t.strip() for t in args.tasks.split(",") if t.strip()] or builtin_tasks()
     paths: dict[str, Path] = {}
@@ -317,11 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     order = {t: i for i, t in enumerate(names)}
     rows.sort(key=lambda r: order.get(r["task"], len(order)))
     report = {
-        "what": "harness timer (harness.measure.time_calls) vs triton.testing.do_bench, median, L2 flushed",
+        "what": "harness timer (harness.worker.measure.time_calls) vs triton.testing.do_bench, median, L2 flushed",
         "device": torch.cuda.get_device_name(), "torch": torch.__version__, "cuda": torch.version.cuda or "",
         "triton": triton.__version__, "python": platform.python_version(),
         "params": {"rounds": args.rounds, "size": args.size, "seeds": args.seeds,
-                   "timing": timing_job("cuda", compile_=False),
+                   "timing": dataclasses.asdict(timing_job("cuda", compile_=False)),
                    "targets": {"kernel_diff_pct": DIFF_TARGET_PCT, "speedup_spread_pct": SPREAD_TARGET_PCT}},
         "seconds": time.monotonic() - t_start, "rows": rows,
     }

@@ -89,10 +89,10 @@ def check_scenario(run_dir: Path, requests: list[Proposal]) -> list[dict]:
     t0, t1 = by_stage["translate"]
     assert t0["status"] == "compile_error" and t1["status"] == "verified"
     fix_f = next(p for p in requests if p.stage == "functionalize" and p.attempt == 1)
-    assert summarize_verdict(Verdict.from_json(f0["verdict_json"])) in fix_f.messages[1]["content"]
+    assert summarize_verdict(Verdict.from_dict(f0["verdict"])) in fix_f.messages[1]["content"]
     assert "F.relu" in fix_f.messages[1]["content"]                   # the previous attempt is shown
     fix_t = next(p for p in requests if p.stage == "translate" and p.attempt == 1)
-    fb = summarize_verdict(Verdict.from_json(t0["verdict_json"]))
+    fb = summarize_verdict(Verdict.from_dict(t0["verdict"]))
     assert "compile_error" in fb and fb in fix_t.messages[1]["content"]
     assert "undefined_erf_fn" in fix_t.messages[1]["content"]
     translate_prompt = next(p for p in requests if p.stage == "translate" and p.attempt == 0).messages[1]["content"]
@@ -103,7 +103,7 @@ def check_scenario(run_dir: Path, requests: list[Proposal]) -> list[dict]:
     assert diff["status"] == "verified" and "#define CHUNK 1024" in diff["source"]
     assert cross["status"] == "verified" and sorted(cross["parent_ids"]) == sorted([t1["id"], diff["id"]])
     diff_req = next(p for p in requests if p.mode == "diff")
-    assert summarize_verdict(Verdict.from_json(t1["verdict_json"])) in diff_req.messages[1]["content"]
+    assert summarize_verdict(Verdict.from_dict(t1["verdict"])) in diff_req.messages[1]["content"]
     cross_req = next(p for p in requests if p.mode == "crossover")
     assert "Parent A" in cross_req.messages[1]["content"] and "Parent B" in cross_req.messages[1]["content"]
     return ms

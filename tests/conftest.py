@@ -7,6 +7,15 @@ import tempfile
 
 import pytest
 
+from harness.settings import SettingError, settings
+
+
+def _print_failures() -> bool:
+    try:
+        return settings().print_failures
+    except SettingError:  # a test set another variable badly on purpose
+        return False
+
 _MADE: list[str] = []  # temporary folders this process made for the session, removed when it ends
 
 
@@ -40,9 +49,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """KE_PRINT_FAILURES=1: print a failure's report as it happens (on the xdist controller too), so a run cut
+    """KERNEL_EVOLVE_PRINT_FAILURES=1: print a failure's report as it happens (on the xdist controller too), so a run cut
     off by a time limit (the lent GPU machine's) still says why a test failed."""
-    if os.environ.get("KE_PRINT_FAILURES") and report.failed and not os.environ.get("PYTEST_XDIST_WORKER"):
+    if report.failed and not os.environ.get("PYTEST_XDIST_WORKER") and _print_failures():
         import sys
 
         sys.stderr.write(f"\n==== FAILED {report.nodeid} ({report.when})\n{report.longreprtext[-6000:]}\n====\n")

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
 
-from harness import bench
+from harness.executors import bench
 from pipeline.bench_cli import app
 from harness.types import Check, Env, Timing, Stats, Verdict
 
@@ -117,3 +118,32 @@ def test_fresh_makes_every_candidate_a_new_source() -> None:
     seen.clear()
     bench.run_bench(items, Recorder(), verify_kw={}, sample_gpu=False)
     assert len({c.sha256 for c in seen}) == 2
+
+
+def test_in_flight_bounds_the_candidates_submitted_and_unfinished() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    busy, peak, lock = [0], [0], threading.Lock()
+    pool = ThreadPoolExecutor(max_workers=8)
+
+    def judge(cand):
+        with lock:
+            busy[0] += 1
+            peak[0] = max(peak[0], busy[0])
+        time.sleep(0.05)
+        with lock:
+            busy[0] -= 1
+        return _verdict("verified", {"build": 0.0})
+
+    class Pool:
+        def submit(self, cand, **kw):
+            return pool.submit(judge, cand)
+
+    items = bench.pick(bench.corpus("cpu"), 8, ["format_k"])
+    rep = bench.run_bench(items, Pool(), verify_kw={}, sample_gpu=False, in_flight=2)
+    assert peak[0] == 2 and rep.candidates == 8
+    peak[0] = 0
+    bench.run_bench(items, Pool(), verify_kw={}, sample_gpu=False)
+    assert peak[0] > 2  # without the bound the executor takes them all at once
+    pool.shutdown()

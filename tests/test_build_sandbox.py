@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import build
+from harness.build.cache import build
 from harness.candidate import load_candidate
-from harness.compile_sandbox import run_compiler
+from harness.build.sandboxed import run_compiler
 from harness.task import load_task
 from harness.types import uid_dropped
-from harness.uids import UID_BASE, UID_SPAN, can_drop_privileges
-from harness.verify import verify
+from harness.sandbox.uids import UID_BASE, UID_SPAN, can_drop_privileges
+from harness.judge.verify import verify
 
 needs_root = pytest.mark.skipif(not can_drop_privileges(),
                                 reason="a build drops to its own uid only where the harness runs as root")

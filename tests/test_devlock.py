@@ -8,11 +8,11 @@ import threading
 import time
 from pathlib import Path
 
-from harness.devlock import DeviceLock, device_exclusive, device_shared, physical_device
+from harness.sandbox.devlock import DeviceLock, device_exclusive, device_shared, physical_device
 
 HOLD = """
 import sys, time
-from harness.devlock import DeviceLock
+from harness.sandbox.devlock import DeviceLock
 with DeviceLock("cuda", int(sys.argv[1])).held(sys.argv[3]):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -27,7 +27,7 @@ def _holder(index: int, seconds: float, mode: str = "exclusive") -> subprocess.P
 
 
 def test_other_process_blocks_until_release(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     p = _holder(0, 1.5)
     t0 = time.monotonic()
     with device_exclusive("cuda", 0):
@@ -37,7 +37,7 @@ def test_other_process_blocks_until_release(tmp_path, monkeypatch):
 
 
 def test_killed_holder_leaves_no_stale_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     p = _holder(0, 300)
     p.kill()
     p.wait()
@@ -48,7 +48,7 @@ def test_killed_holder_leaves_no_stale_lock(tmp_path, monkeypatch):
 
 
 def test_threads_serialise_and_devices_are_independent(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     inside, overlap = [], []
 
     def work():
@@ -80,7 +80,7 @@ def test_physical_device_follows_visible_devices(monkeypatch):
 
 
 def test_cpu_is_its_own_device_and_no_backend_is_no_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     p = _holder(0, 30)
     t0 = time.monotonic()
     with device_exclusive("cpu", 0), device_exclusive("", 0):
@@ -90,7 +90,7 @@ def test_cpu_is_its_own_device_and_no_backend_is_no_lock(tmp_path, monkeypatch):
 
 
 def test_shared_holders_coexist_and_exclude_timing(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     p = _holder(0, 1.5, "shared")
     t0 = time.monotonic()
     with device_shared("cuda", 0):  # another correctness run: no wait
@@ -102,7 +102,7 @@ def test_shared_holders_coexist_and_exclude_timing(tmp_path, monkeypatch):
 
 
 def test_waiting_timing_run_keeps_new_correctness_runs_out(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     reader = _holder(0, 1.5, "shared")
     got: list[str] = []
     def timing_run() -> None:
@@ -122,7 +122,7 @@ def test_waiting_timing_run_keeps_new_correctness_runs_out(tmp_path, monkeypatch
 
 
 def test_switching_mode_drops_the_old_hold(tmp_path, monkeypatch):
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     a, b = DeviceLock("cuda", 0), DeviceLock("cuda", 0)
     a.acquire("shared")
     b.acquire("shared")
@@ -133,18 +133,18 @@ def test_switching_mode_drops_the_old_hold(tmp_path, monkeypatch):
 
 
 def test_a_timed_run_waits_for_its_slot_and_its_clock_stops_meanwhile(tmp_path, monkeypatch):
-    """Another run's correctness phase holds the CPU shared for 8 s. Our candidate starts at once (shared),
+    """Another run's correctness phase holds the CPU shared for 14 s. Our candidate starts at once (shared),
     then queues for its timing slot; its 6 s limit excludes the wait, so it is verified, not timed out,
     and its verdict says how long it queued. The timed calls never overlapped the other run."""
     from harness.candidate import load_candidate
     from harness.task import load_task
-    from harness.verify import verify
+    from harness.judge.verify import verify
 
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     task = load_task("level1/layernorm")
     cand = load_candidate(Path(__file__).resolve().parent / "kernels" / "k" / "layernorm_cpu.cpp", task)
     verify(cand, backend="cpu", seeds=2, size="small", compile_baseline=False, repeats=10, warmup=2)  # build+ref
-    other = subprocess.Popen([sys.executable, "-c", HOLD.replace('"cuda"', '"cpu"'), "0", "8", "shared"],
+    other = subprocess.Popen([sys.executable, "-c", HOLD.replace('"cuda"', '"cpu"'), "0", "14", "shared"],
                              stdout=subprocess.PIPE, text=True)
     assert other.stdout is not None and other.stdout.readline().strip() == "held"
     t0 = time.monotonic()
@@ -155,13 +155,13 @@ def test_a_timed_run_waits_for_its_slot_and_its_clock_stops_meanwhile(tmp_path, 
     other.wait()
     assert v.status == "verified", v.error
     assert v.seconds["run.queued"] >= 4.0, v.seconds
-    assert not still_holding and wall >= 7.0, "the timed calls ran while another run held the device"
+    assert not still_holding and wall >= 13.0, "the timed calls ran while another run held the device"
     assert [c.outcome for c in v.checks if c.name == "channel"] == ["pass"]
 
 
 ALIVE = """
 import sys, time
-from harness.devlock import DeviceLock, Gate
+from harness.sandbox.devlock import DeviceLock, Gate
 g = Gate(DeviceLock("cuda", 0), timed=True)
 g.start()
 g.lock.release()  # like a run queued for its timing slot: alive, holding nothing else
@@ -171,9 +171,9 @@ time.sleep(float(sys.argv[1]))
 
 
 def test_a_baseline_is_timed_with_no_candidate_alive(tmp_path, monkeypatch):
-    from harness.devlock import device_alone
+    from harness.sandbox.devlock import device_alone
 
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     p = subprocess.Popen([sys.executable, "-c", ALIVE, "1.5"], stdout=subprocess.PIPE, text=True)
     assert p.stdout is not None and p.stdout.readline().strip() == "held"
     with device_exclusive("cuda", 0):  # the main lock is free: a candidate's timing slot does not wait
@@ -188,9 +188,9 @@ def test_a_baseline_is_timed_with_no_candidate_alive(tmp_path, monkeypatch):
 def test_gate_grants_the_slot_once_and_gives_it_back(tmp_path, monkeypatch):
     import os
 
-    from harness.devlock import Gate
+    from harness.sandbox.devlock import Gate
 
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     g = Gate(DeviceLock("cuda", 0), timed=True)
     g.start()
     assert g.lock.mode == "shared"
@@ -206,7 +206,9 @@ def test_gate_grants_the_slot_once_and_gives_it_back(tmp_path, monkeypatch):
         raise AssertionError("a second slot byte was written")
     except BlockingIOError:
         pass
-    g.on_header("profile")  # the last GPU work of the timed phase: the slot goes back
+    g.on_header("timing")  # the timed calls are done but their snapshots still cross: the slot is kept
+    assert g.lock.mode == "exclusive"
+    g.on_header("done")  # the run's last message: the slot goes back
     assert g.lock.mode is None
     with device_exclusive("cuda", 0):  # nobody holds it now
         pass
@@ -214,9 +216,9 @@ def test_gate_grants_the_slot_once_and_gives_it_back(tmp_path, monkeypatch):
 
 
 def test_a_run_that_ends_while_queued_never_keeps_the_slot(tmp_path, monkeypatch):
-    from harness.devlock import Gate
+    from harness.sandbox.devlock import Gate
 
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     holder = _holder(0, 300)  # another candidate is being timed
     g = Gate(DeviceLock("cuda", 0), timed=True)
     g.on_header("hello")
@@ -241,7 +243,7 @@ def test_lock_dir_planted_by_someone_else_is_refused(tmp_path, monkeypatch):
 
     import pytest
 
-    from harness.private_dir import private_dir
+    from harness.sandbox.private_dir import private_dir
 
     open_dir = tmp_path / "open"
     open_dir.mkdir()
@@ -250,7 +252,7 @@ def test_lock_dir_planted_by_someone_else_is_refused(tmp_path, monkeypatch):
     (tmp_path / "link").symlink_to(tmp_path / "target")
     (tmp_path / "file").write_text("")
     for bad, why in ((open_dir, "mode 777"), (tmp_path / "link", "a link"), (tmp_path / "file", "not a directory")):
-        monkeypatch.setenv("KE_LOCK_DIR", str(bad))
+        monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(bad))
         with pytest.raises(PermissionError, match=why):
             DeviceLock("cuda", 0).acquire("shared")
     if os.geteuid() == 0:
@@ -260,7 +262,7 @@ def test_lock_dir_planted_by_someone_else_is_refused(tmp_path, monkeypatch):
         with pytest.raises(PermissionError, match="owned by uid 65534"):
             private_dir(other)
     fresh = tmp_path / "fresh" / "locks"
-    monkeypatch.setenv("KE_LOCK_DIR", str(fresh))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(fresh))
     with device_exclusive("cuda", 0):
         assert (fresh.stat().st_mode & 0o777) == 0o700 and list(fresh.iterdir())
 
@@ -271,9 +273,9 @@ def test_a_reference_shares_the_device_until_its_baselines_then_has_it_with_no_c
     `bandwidth` message, after which candidates start again."""
     import os
 
-    from harness.devlock import Gate
+    from harness.sandbox.devlock import Gate
 
-    monkeypatch.setenv("KE_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNEL_EVOLVE_LOCK_DIR", str(tmp_path))
     cand = subprocess.Popen([sys.executable, "-c", ALIVE, "3"], stdout=subprocess.PIPE, text=True)
     assert cand.stdout is not None and cand.stdout.readline().strip() == "held"
     g = Gate(DeviceLock("cuda", 0), timed=True, baseline=True)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import build
+from harness.build.cache import build
 from harness.candidate import load_candidate
 from harness.export import ExportError, export_candidate
-from harness.static import static_check
+from harness.static.check import static_check
 from harness.task import load_task
-from harness.verify import verify
+from harness.judge.verify import verify
 
 K = Path(__file__).resolve().parent / "kernels" / "k"
 LAYERNORM = load_task("level1/layernorm")

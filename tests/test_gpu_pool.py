@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.executor import LocalExecutor
-from harness.executor_factory import make_executor
-from harness.gpu_pool import GpuPool, GpuPoolExecutor, child_env, visible_devices
+from harness.executors.local import LocalExecutor
+from harness.executors.factory import make_executor
+from harness.executors.gpu_pool import GpuPool, GpuPoolExecutor
+from harness.sandbox.devices import child_env, visible_devices
 from harness.task import load_task
 from harness.types import Candidate, Env, Verdict
 
@@ -102,14 +103,14 @@ def test_make_executor_local_on_cpu() -> None:
 
 
 def test_build_is_done_before_a_gpu_is_held(monkeypatch) -> None:
-    import harness.build
+    import harness.build.cache
     from harness.candidate import load_candidate
     from harness.task import known_good_kernel
 
     gelu = load_task("level1/gelu")
     cand = load_candidate(known_good_kernel(gelu, "cpu"), gelu)
     events: list[str] = []
-    monkeypatch.setattr(harness.build, "build", lambda source, *, backend: events.append(f"build:{backend}"))
+    monkeypatch.setattr(harness.build.cache, "build", lambda source, *, backend, **kw: events.append(f"build:{backend}"))
     fake = FakeGpuVerify(["0", "1"], seconds=0.0)
 
     def measure(candidate, *, device_index, **kw):
@@ -137,7 +138,7 @@ def test_per_device_runs_share_a_simulated_gpu() -> None:
 
 
 def test_warm_pool_per_simulated_gpu_sees_only_its_gpu(monkeypatch) -> None:
-    import harness.warm
+    import harness.executors.gpu_pool
 
     made: list[dict] = []
 
@@ -149,7 +150,7 @@ def test_warm_pool_per_simulated_gpu_sees_only_its_gpu(monkeypatch) -> None:
         def close(self):
             self.closed = True
 
-    monkeypatch.setattr(harness.warm, "WarmPool", FakeWarmPool)
+    monkeypatch.setattr(harness.executors.gpu_pool, "WarmPool", FakeWarmPool)
     seen: list[tuple[int, str]] = []
 
     def measure(candidate, *, device_index, pool, **kw):

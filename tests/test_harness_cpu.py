@@ -10,7 +10,7 @@ import pytest
 
 from harness.candidate import load_candidate
 from harness.task import builtin_tasks, known_good_kernel, load_task
-from harness.verify import verify
+from harness.judge.verify import verify
 
 HERE = Path(__file__).parent
 KERNELS = HERE / "kernels" / "cpu"
@@ -126,8 +126,10 @@ def test_torch_compile_baseline_is_timed_in_the_same_run() -> None:
 def test_out_of_device_memory_while_sharing_is_judged_again_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """A CUDA OOM can be another run's doing while runs share a GPU: the candidate runs once more with the
     device to itself (ungated, so the same protocol without a slot), and the verdict says so."""
-    import harness.runner as R
-    from harness.runner import RunResult, out_of_device_memory
+    import harness.sandbox.runner as R
+    from harness.sandbox.process import RunResult
+    from harness.sandbox.runner import out_of_device_memory
+    from harness.worker import protocol as P
 
     calls: list[bool] = []
 
@@ -143,7 +145,7 @@ def test_out_of_device_memory_while_sharing_is_judged_again_alone(monkeypatch: p
     assert len(calls) == 1 and v.status == "verified", v.error
     assert [c.outcome for c in v.checks if c.name == "device_memory"] == ["skip"]
     assert [c.outcome for c in v.checks if c.name == "channel"] == ["pass"] and v.timing is not None
-    msg = {"message": "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"}
-    oom = RunResult(exit_code=1, timed_out=False, messages=[("error", msg, {})], log_tail="", wall_s=1.0)
-    fine = RunResult(exit_code=0, timed_out=False, messages=[("done", {}, {})], log_tail="", wall_s=1.0)
+    msg = P.Error(message="OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")
+    oom = RunResult(exit_code=1, timed_out=False, messages=[(msg, {})], log_tail="", wall_s=1.0)
+    fine = RunResult(exit_code=0, timed_out=False, messages=[(P.Done(), {})], log_tail="", wall_s=1.0)
     assert out_of_device_memory(oom) and not out_of_device_memory(fine)

@@ -8,12 +8,12 @@ import struct
 import pytest
 import torch
 
-from harness import compare as cmp
-from harness import wire
-from harness.build import trim_compiler_output
+from harness.judge import compare as cmp
+from harness.worker import wire
+from harness.build.cache import trim_compiler_output
 from harness.candidate import CandidateError, detect_format
 from harness.task import TaskError, builtin_tasks, load_task, parse_task_source
-from harness.timing import plausibility, stats
+from harness.judge.timing import plausibility, stats
 from harness.types import Check, Env, Stats, Timing, Verdict
 
 
@@ -136,7 +136,7 @@ def test_verdict_round_trip() -> None:
 
 def test_reference_cache_keeps_recent_references_within_its_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """A many-task run must not hold every task's GB-sized reference: least recently used go first."""
-    from harness import reference as R
+    from harness.judge import reference as R
     from harness.types import TaskRef
 
     computed: list[str] = []
@@ -147,7 +147,7 @@ def test_reference_cache_keeps_recent_references_within_its_byte_budget(monkeypa
         return R.Reference(seeds=[1], init_seed=2, cases={"c0": R.RefCase([t], [t.clone()], "sha", 0, False)})
 
     monkeypatch.setattr(R, "_compute", fake_compute)
-    monkeypatch.setenv("KE_REFERENCE_CACHE_GB", str(5 / 1024))  # 5 MiB: two 2 MiB references fit, three don't
+    monkeypatch.setenv("KERNEL_EVOLVE_REFERENCE_CACHE_GB", str(5 / 1024))  # 5 MiB: two 2 MiB references fit, three don't
     R.clear_cache()
     tasks = [TaskRef(f"t{i}", "", f"src{i}", f"sha{i}", 1, "op", True) for i in range(3)]
     get = lambda t: R.get_reference(t, backend="cpu", seeds=1, size="small", timing=False,  # noqa: E731
@@ -158,11 +158,11 @@ def test_reference_cache_keeps_recent_references_within_its_byte_budget(monkeypa
     assert computed == ["t0", "t1", "t2"]
     assert get(tasks[0]) is a and len(computed) == 3
     assert get(tasks[1]) is not b and computed[-1] == "t1"   # computed again
-    monkeypatch.setenv("KE_REFERENCE_CACHE_GB", "0")          # even a zero budget keeps the newest one
+    monkeypatch.setenv("KERNEL_EVOLVE_REFERENCE_CACHE_GB", "0")          # even a zero budget keeps the newest one
     c = get(tasks[2])
     assert get(tasks[2]) is c
-    monkeypatch.setenv("KE_REFERENCE_CACHE_GB", "lots")
-    with pytest.raises(ValueError, match="KE_REFERENCE_CACHE_GB"):
+    monkeypatch.setenv("KERNEL_EVOLVE_REFERENCE_CACHE_GB", "lots")
+    with pytest.raises(ValueError, match="KERNEL_EVOLVE_REFERENCE_CACHE_GB"):
         R.cache_budget_bytes()
     R.clear_cache()
 
@@ -172,7 +172,8 @@ def test_timers_are_bound_before_candidate_code_can_rebind_them(monkeypatch: pyt
     still gets its true time (the rebinding is what b_patch_timer.py does)."""
     import time as _time
 
-    from harness.measure import time_calls
+    from harness.worker.measure import time_calls
+    from harness.worker.protocol import TimingSpec
 
     def slow(_s):
         _time.sleep(0.004)
@@ -181,6 +182,5 @@ def test_timers_are_bound_before_candidate_code_can_rebind_them(monkeypatch: pyt
     monkeypatch.setattr(_time, "perf_counter_ns", lambda: 0)
     monkeypatch.setattr(_time, "perf_counter", lambda: 0.0)
     monkeypatch.setattr(torch.cuda, "Event", None)
-    job = {"timing": {"warmup": 1, "repeats": 5, "flush_bytes": 1024}}
-    samples, _ = time_calls(slow, [()], job, "cpu")
+    samples, _ = time_calls(slow, [()], TimingSpec(warmup=1, repeats=5, flush_bytes=1024), "cpu")
     assert len(samples) == 5 and min(samples) >= 3.5, samples

@@ -2,7 +2,7 @@
 
 A CUDA context belongs to one process, so the proof is about processes, observed from this trusted
 parent (the host's /proc), with the worker's own `hello` only as a cross-check:
-- every candidate's job runs in exactly one worker process, a freshly exec'd `harness/worker.py`
+- every candidate's job runs in exactly one worker process, a freshly exec'd `harness/worker/main.py`
   (a new program image: nothing of any other process's CUDA state survives an exec), and no two
   candidates' workers, supervisors or process trees share a pid;
 - a pre-started (warm) worker had not initialised CUDA when its job came (`cuda_at_start` false in
@@ -12,7 +12,7 @@ parent (the host's /proc), with the worker's own `hello` only as a cross-check:
   only after every earlier candidate's worker is gone.
 The worker's own pid (in its hello) proves nothing by itself: in a PID namespace every worker is pid 2.
 The pids compared here are the host's; the hello's must equal them where the sandbox has no PID
-namespace (the GPU hosts, see `harness.sandbox_choice`). The warm candidates run concurrently
+namespace (the GPU hosts, see `harness.sandbox.choice`). The warm candidates run concurrently
 (correctness runs may share a GPU), so their workers are alive at the same time and distinct pids
 there mean distinct processes, not luck of pid reuse.
 
@@ -30,14 +30,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import runner
-from harness._sandbox import _descendants
+from harness.sandbox import process
+from harness.sandbox.supervisor import _descendants
 from harness.candidate import load_candidate
-from harness.reference import get_reference
+from harness.judge.reference import get_reference
 from harness.task import known_good_kernel, load_task
 from harness.types import Candidate
-from harness.verify import verify
-from harness.warm import WarmPool
+from harness.judge.verify import verify
+from harness.sandbox.warm import WarmPool
 from tests.test_warm_pool import _alive
 
 K = Path(__file__).resolve().parent / "kernels" / "k"
@@ -59,8 +59,8 @@ def _argv(pid: int) -> list[str]:
 
 
 def _is_worker(argv: list[str]) -> bool:
-    """The exec'd runner (`python -s -B harness/worker.py ...`), not its supervisor or a fork of it."""
-    return len(argv) >= 4 and argv[3] == str(runner.WORKER)
+    """The exec'd runner (`python -s -B harness/worker/main.py ...`), not its supervisor or a fork of it."""
+    return len(argv) >= 4 and argv[3] == str(process.WORKER)
 
 
 def _gpu_fds(pid: int) -> int | None:
@@ -97,7 +97,7 @@ class Run:
     gpu_fds: int | None = None                         # most NVIDIA device files the worker held at once
     libcuda: bool | None = None                        # libcuda seen mapped into the worker
     earlier_alive: list[int] = field(default_factory=list)  # earlier runs' workers alive when this one began
-    res: runner.RunResult | None = None
+    res: process.RunResult | None = None
     gone_after_verdict: list[int] | None = None        # its pids still alive once its verdict was back
 
 
@@ -113,17 +113,17 @@ class Taken:
 
 
 class Watch:
-    """Records every runner the parent collects (cold and warm both go through `runner.collect`)."""
+    """Records every runner the parent collects (cold and warm both go through `process.collect`)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, cuda: bool):
         self.cuda = cuda
         self.runs: list[Run] = []
         self.taken: list[Taken] = []
         self._lock = threading.Lock()
-        self._real = runner.collect
-        monkeypatch.setattr(runner, "collect", self._collect)
+        self._real = process.collect
+        monkeypatch.setattr(process, "collect", self._collect)
 
-    def _collect(self, proc, read_fd, tmp, limits, t0, note="", gate=None):
+    def _collect(self, proc, read_fd, tmp, limits, t0, **kw):
         run = Run(label=getattr(_tls, "label", "?"), supervisor=proc.pid)
         with self._lock:
             run.earlier_alive = [w for r in self.runs for w in r.workers if _alive(w)]
@@ -150,7 +150,7 @@ class Watch:
         th = threading.Thread(target=poll, daemon=True)
         th.start()
         try:
-            run.res = self._real(proc, read_fd, tmp, limits, t0, note, gate=gate)
+            run.res = self._real(proc, read_fd, tmp, limits, t0, **kw)
         finally:
             stop.set()
             th.join(timeout=30)
@@ -217,12 +217,12 @@ def _exercise(monkeypatch: pytest.MonkeyPatch, backend: str, cands: list[Candida
         res = run.res
         assert res is not None and res.exit_code == 0, (label, res and res.log_tail)
         hello = res.first("hello")
-        assert hello is not None and hello[0].get("cuda_at_start") is False, (label, hello and hello[0])
+        assert hello is not None and hello[0].cuda_at_start is False, (label, hello and hello[0])
         # one process ran the job: the exec'd worker, whose own report matches what the parent saw
         assert len(run.workers) == 1, (label, run.workers, {p: _argv(p) for p in run.tree})
         (worker,) = run.workers
         if "pid-namespace" not in res.isolation:
-            assert hello[0].get("pid") == worker, (label, hello[0].get("pid"), worker)
+            assert hello[0].pid == worker, (label, hello[0].pid, worker)
         assert run.gone_after_verdict == [], f"{label}: processes {run.gone_after_verdict} outlived the verdict"
         if label.startswith("cold"):
             assert "pre-started" not in res.isolation

@@ -1,4 +1,4 @@
-"""Landlock in the runner's sandbox (harness/_landlock.py): writes only beneath the run's folder, no TCP, no
+"""Landlock in the runner's sandbox (harness/sandbox/landlock.py): writes only beneath the run's folder, no TCP, no
 signals to processes outside the sandbox. Each test runs the sandbox *without* a uid drop (as root that is
 the strongest contrast: root could otherwise write and signal anything), so Landlock alone must stop it."""
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import _landlock, runner
+from harness.sandbox import landlock as _landlock, process
 from harness.candidate import load_candidate
 from harness.task import load_task
-from harness.verify import verify
+from harness.judge.verify import verify
 
 pytestmark = pytest.mark.skipif(_landlock.abi_version() <= 0, reason="this kernel has no Landlock")
 
@@ -32,10 +32,11 @@ def run_dir():
 def _sandboxed(cmd: list[str], cwd: Path, *, net_namespace: bool = True, pid_namespace: bool = True
                ) -> tuple[int, str, str]:
     """(exit code, output, isolation) of `cmd` in the runner's sandbox, as the harness's own user."""
-    cfg = runner.sandbox_config(cwd, None, cmd, limits=runner.Limits(startup_s=0.0, timeout_s=60.0),
+    cfg = process.sandbox_config(cwd, None, cmd, limits=process.Limits(startup_s=0.0, timeout_s=60.0),
                                 backend="build", env=None, pass_fds=[],
-                                namespaces=(pid_namespace and os.geteuid() == 0, net_namespace and os.geteuid() == 0, ""))
-    proc = runner.start_sandbox(cfg, [])
+                                 namespaces=(pid_namespace and os.geteuid() == 0, net_namespace and os.geteuid() == 0, ""),
+                                 landlock=True)
+    proc = process.start_sandbox(cfg, [])
     _, err = proc.communicate(timeout=90)
     return proc.returncode, (cwd / "worker.log").read_text(errors="replace"), err.decode().splitlines()[0]
 

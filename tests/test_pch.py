@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import pch
+from harness.build import pch
 
 NINJA = """ninja_required_version = 1.3
 cxx = c++
@@ -39,7 +39,7 @@ def test_learn_makes_and_publishes_once_then_builds_include_it(tmp_path: Path,
     root = tmp_path / "cache"
     root.mkdir()
     monkeypatch.setenv("KERNEL_EVOLVE_CACHE", str(root))
-    monkeypatch.delenv("KE_NO_PCH", raising=False)
+    monkeypatch.delenv("KERNEL_EVOLVE_NO_PCH", raising=False)
     (tmp_path / "build.ninja").write_text(NINJA.replace("cxx = c++", f"cxx = {fake}"))
     assert pch.include_flags() == []
     pch.learn(tmp_path / "build.ninja")
@@ -55,7 +55,7 @@ def test_learn_makes_and_publishes_once_then_builds_include_it(tmp_path: Path,
     pch.learn(tmp_path / "build.ninja")  # same flags: nothing new to make
     time.sleep(0.5)
     assert len(log.read_text().splitlines()) == 1
-    monkeypatch.setenv("KE_NO_PCH", "1")
+    monkeypatch.setenv("KERNEL_EVOLVE_NO_PCH", "1")
     assert pch.include_flags() == []
 
 
@@ -63,7 +63,7 @@ def test_a_held_lock_means_someone_else_is_making_it(tmp_path: Path, monkeypatch
     root = tmp_path / "cache"
     root.mkdir()
     monkeypatch.setenv("KERNEL_EVOLVE_CACHE", str(root))
-    monkeypatch.delenv("KE_NO_PCH", raising=False)
+    monkeypatch.delenv("KERNEL_EVOLVE_NO_PCH", raising=False)
     (root / "pch.lock").write_text("")
     (tmp_path / "build.ninja").write_text(NINJA.replace("cxx = c++", "cxx = /nonexistent/cxx"))
     pch.learn(tmp_path / "build.ninja")

@@ -65,7 +65,7 @@ def check_garbage(s, ms, calls):
     assert s.stop_reason == "finished" and s.llm_calls == 2 == len(calls)
     assert len(ms) == 2 and all(m["status"] == "rejected" and m["stage"] == "translate" for m in ms)
     for m in ms:
-        v = json.loads(m["verdict_json"])
+        v = m["verdict"]
         assert v["checks"][0]["name"] == "extract" and v["checks"][0]["outcome"] == "fail"
     assert all(e["prompt_tokens"] > 100 and e["completion_tokens"] > 0 and e["latency_s"] > 0 for e in calls)
     assert s.tokens == sum(e["tokens"] for e in calls) and s.best == {"level1/gelu": ("", None)}

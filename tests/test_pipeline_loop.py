@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import _pipeline_scenario as sc
-from harness.executor import LocalExecutor
+from harness.executors.local import LocalExecutor
 from hub.store import open_store
 from pipeline.operators.scripted import ScriptedOperator
 from pipeline.population import source_hash
@@ -119,7 +119,7 @@ def test_kill_minus_nine_then_resume_loses_nothing_and_duplicates_nothing(tmp_pa
     keys = Counter((r["kernel_sha256"], r["task_id"], r["device"]) for r in rows)
     assert max(keys.values()) == 1, keys                                           # no duplicate rows
     want = {m["id"] for m in after if m["status"] == "verified"}
-    assert {r["kernel_sha256"] for r in rows} == {json.loads(m["verdict_json"])["kernel_sha256"]
+    assert {r["kernel_sha256"] for r in rows} == {m["verdict"]["kernel_sha256"]
                                                   for m in after if m["id"] in want}, (rows, events)
 
 

@@ -68,7 +68,7 @@ def test_garbage_completions_become_failed_candidates(tmp_path):
             store=store, check_functional=fake_check_functional).execute()
     ms = sc.members(tmp_path / "run")
     assert len(ms) == 3 and all(m["status"] == "rejected" and m["stage"] == "translate" for m in ms)
-    assert all("no code found" in Verdict.from_json(m["verdict_json"]).checks[0].reason for m in ms)
+    assert all("no code found" in Verdict.from_dict(m["verdict"]).checks[0].reason for m in ms)
     assert ex.seen == [] and store.rows == [] and s.statuses == {"rejected": 3}
     assert "no code found" in op.requests[1].messages[1]["content"]     # the repair prompt says why
 

@@ -11,10 +11,10 @@ import pytest
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'kernel-evolve[ray]' to run these tests")
 
 from harness.candidate import load_candidate  # noqa: E402
-from harness.executor_factory import make_executor  # noqa: E402
-from harness.ray_executor import RayExecutor  # noqa: E402
+from harness.executors.factory import make_executor  # noqa: E402
+from harness.executors.ray_executor import RayExecutor  # noqa: E402
 from harness.task import known_good_kernel, load_task  # noqa: E402
-from harness.verify import verify  # noqa: E402
+from harness.judge.verify import verify  # noqa: E402
 
 HERE = Path(__file__).parent
 FAST = dict(backend="cpu", size="small", compile_baseline=False, timeout_s=60.0, repeats=5, warmup=1, seeds=2)

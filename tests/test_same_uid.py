@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import _landlock
+from harness.sandbox import landlock as _landlock
 from harness.types import uid_dropped
-from harness.uids import UID_BASE, can_drop_privileges
+from harness.sandbox.uids import UID_BASE, can_drop_privileges
 
 REPO = Path(__file__).resolve().parent.parent
 CANDIDATE = REPO / "tests" / "adversarial" / "candidates" / "forge_read_parent.cpp"
@@ -32,10 +32,10 @@ import sys
 sys.path.insert(0, sys.argv[1])
 from harness.candidate import load_candidate
 from harness.task import load_task
-from harness.verify import verify
+from harness.judge.verify import verify
 if sys.argv[3] == "no-landlock":  # the dumpable flag alone (Landlock also keeps a sandbox out of /proc/<pid>/mem)
-    import harness.runner
-    harness.runner.sandbox_landlock = lambda backend: False
+    import harness.sandbox.choice
+    harness.sandbox.choice.sandbox_landlock = lambda backend: False
 task = load_task("level1/relu")
 cand = load_candidate(sys.argv[2], task, format="A")
 v = verify(cand, backend="cpu", size="small", seeds=2, compile_baseline=False, timeout_s=120.0, repeats=10,
@@ -61,7 +61,7 @@ def test_a_candidate_running_as_the_harness_user_cannot_read_its_memory_or_envir
             os.chown(work, SPARE_UID, SPARE_UID)
         canary = f"hf_canary_{uuid.uuid4().hex}"
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work), "TMPDIR": str(work),
-               "KERNEL_EVOLVE_CACHE": str(work / "cache"), "KE_NO_PCH": "1", "HF_TOKEN": canary,
+               "KERNEL_EVOLVE_CACHE": str(work / "cache"), "KERNEL_EVOLVE_NO_PCH": "1", "HF_TOKEN": canary,
                "LANG": "C.UTF-8"}
         proc = subprocess.run([sys.executable, "-c", _HARNESS, str(REPO), str(CANDIDATE), layers], env=env, cwd=work,
                               capture_output=True, text=True, timeout=900,

@@ -1,6 +1,6 @@
 """The sandbox without a PID namespace (the CUDA fallback on hosts whose driver fails inside one).
 
-`harness.sandbox_choice.sandbox_namespaces` drops the PID namespace only where CUDA cannot start inside it; these
+`harness.sandbox.choice.sandbox_namespaces` drops the PID namespace only where CUDA cannot start inside it; these
 tests hold the weaker sandbox to the same promises: every process the candidate starts dies, and
 the verdict says which isolation it got.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import runner, sandbox_choice
+from harness.sandbox import runner, choice as sandbox_choice
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root")
 
@@ -32,7 +32,7 @@ def test_sandboxed_code_can_name_its_user() -> None:
 
 
 def test_cuda_keeps_landlock_unless_the_driver_fails_under_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import _landlock
+    from harness.sandbox import landlock as _landlock
 
     if _landlock.abi_version() <= 0:
         pytest.skip("this kernel has no Landlock")
@@ -81,7 +81,7 @@ def test_no_survivors_without_a_pid_namespace(name: str, monkeypatch: pytest.Mon
     from tests.adversarial.test_adversarial import MANIFEST, run_entry
 
     note = "no PID namespace: test"
-    monkeypatch.setattr(runner, "sandbox_namespaces", lambda backend: (False, True, note))
+    monkeypatch.setattr(sandbox_choice, "sandbox_namespaces", lambda backend: (False, True, note))
     entry = next(e for e in MANIFEST if Path(e["file"]).name == name)
     seen = []
     real = runner.run_job
@@ -91,7 +91,7 @@ def test_no_survivors_without_a_pid_namespace(name: str, monkeypatch: pytest.Mon
         seen.append(res.isolation)
         return res
 
-    import harness.verify as verify_mod
+    import harness.judge.verify as verify_mod
 
     monkeypatch.setattr(verify_mod, "run_job", spy)
     run_entry(entry, "cpu", monkeypatch)  # asserts its status and that no process of it survived
@@ -132,7 +132,7 @@ def test_reap_uid_kills_what_a_run_uid_left_and_nothing_else() -> None:
     import subprocess
     import sys
 
-    from harness import uids
+    from harness.sandbox import uids
 
     if not uids.can_drop_privileges():
         pytest.skip("the interpreter is not reachable by an unprivileged uid here (see .ci/run)")

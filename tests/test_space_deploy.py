@@ -51,7 +51,7 @@ def test_cli_deploy_uploads_app_and_packages_in_one_commit(standin, tmp_path, mo
     files = set(api.list_repo_files(REPO, repo_type="space"))
     expected = set(space_files())
     assert expected <= files, sorted(expected - files)
-    for must in ("app.py", "README.md", "requirements.txt", "space/app.py", "harness/verify.py",
+    for must in ("app.py", "README.md", "requirements.txt", "space/app.py", "harness/judge/verify.py",
                  "pipeline/run.py", "pipeline/tasks/level1/gelu.py", "pipeline/tasks/level1/gelu.cpp",
                  "hub/store.py", "hub/templates/dataset_card.md.j2"):
         assert must in files, must

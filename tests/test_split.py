@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.split import split_source
+from harness.build.split import split_source
 from harness.task import builtin_tasks, known_good_kernel, load_task
 
 KNOWN_GOOD = [p for p in (known_good_kernel(load_task(t), "cuda") for t in builtin_tasks()) if p is not None]
@@ -70,9 +70,9 @@ def test_kernel_units_compile_with_nvcc_alone(tmp_path: Path) -> None:
 
 @pytest.mark.gpu
 def test_split_build_is_used_and_verifies_on_the_gpu() -> None:
-    from harness.build import build
+    from harness.build.cache import build
     from harness.candidate import load_candidate
-    from harness.verify import verify
+    from harness.judge.verify import verify
 
     task = load_task("level1/softmax")
     src = known_good_kernel(task, "cuda").read_text() + "\n// split test\n"

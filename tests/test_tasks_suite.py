@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.static import static_check
+from harness.static.check import static_check
 from harness.task import BUILTIN_ROOT, builtin_tasks, known_good_kernel, load_task
 
 TASK_IDS = builtin_tasks()

@@ -1,4 +1,4 @@
-"""Warm runners (harness.warm): pre-started sandboxed workers give the same verdicts as cold ones, one job each.
+"""Warm runners (harness.sandbox.warm): pre-started sandboxed workers give the same verdicts as cold ones, one job each.
 
 Each test holds the pool to a promise of the cold runner: the same checks, a fresh process and uid
 per candidate, a clean environment, a deadline that starts when the job is handed over (not when
@@ -14,14 +14,16 @@ from pathlib import Path
 
 import pytest
 
-import harness.verify as verify_mod
-from harness import runner
-from harness import uids as uids_mod
+import harness.judge.verify as verify_mod
+from harness.sandbox import runner
+from harness.sandbox import uids as uids_mod
 from harness.candidate import load_candidate
-from harness.runner import Limits, run_job
+from harness.sandbox.process import Limits
+from harness.sandbox.runner import run_job
 from harness.task import known_good_kernel, load_task
-from harness.verify import verify
-from harness.warm import WarmPool
+from harness.judge.verify import verify
+from harness.sandbox.warm import WarmPool
+from harness.worker import protocol as P
 
 HERE = Path(__file__).parent
 FAST = dict(backend="cpu", size="small", compile_baseline=False, timeout_s=60.0, repeats=10, warmup=2)
@@ -110,8 +112,8 @@ def test_warm_verify_gives_the_cold_verdict(monkeypatch: pytest.MonkeyPatch) -> 
     cold_res, warm_res = runs
     assert "pre-started" in warm_res.isolation
     # the pre-started worker imported torch and touched no CUDA before its job
-    assert warm_res.first("hello")[0]["cuda_at_start"] is False
-    assert cold_res.first("hello")[0]["cuda_at_start"] is False
+    assert warm_res.first("hello")[0].cuda_at_start is False
+    assert cold_res.first("hello")[0].cuda_at_start is False
 
 
 def _uid(v) -> int | None:
@@ -132,7 +134,7 @@ def test_each_candidate_gets_its_own_process_and_uid() -> None:
     assert len(pids_a) >= 2 and len(pids_b) >= 2  # a supervisor and its worker (PID namespace: and its init)
     assert not set(pids_a) & set(pids_b)
     assert not _eventually_gone(pids_a + pids_b), "a pre-started process outlived its one job"
-    if os.geteuid() == 0 and runner.can_drop_privileges():
+    if os.geteuid() == 0 and uids_mod.can_drop_privileges():
         assert uid_a is not None and uid_b is not None and uid_a != uid_b
         assert (_uid(a), _uid(b)) == (uid_a, uid_b)
 
@@ -185,9 +187,8 @@ def get_init_inputs():
 '''
 
 
-def _ref_job() -> dict:
-    return {"role": "reference", "task_path": "task.py", "seeds": [1], "init_seed": 2, "size": "default",
-            "device": "cpu"}
+def _ref_job() -> P.Job:
+    return P.Job(role="reference", task_path="task.py", seeds=(1,), init_seed=2, size="default", device="cpu")
 
 
 def test_deadline_starts_at_assignment_and_a_hang_dies_with_its_children() -> None:
@@ -272,7 +273,7 @@ def test_pre_started_worker_has_the_clean_environment(monkeypatch: pytest.Monkey
         assert ("pre-started" in res.isolation) == (pool is not None)
         err = res.first("error")
         assert err is not None, res.log_tail
-        return json.loads(err[0]["message"].split("ENV=", 1)[1])
+        return json.loads(err[0].message.split("ENV=", 1)[1])
 
     with WarmPool(1, backend="cpu") as pool:  # started while the secrets are in this process's environment
         assert pool.wait_ready(120), pool.stats()
@@ -298,12 +299,12 @@ def test_cuda_pool_worker_starts_without_cuda_and_verifies(monkeypatch: pytest.M
         v = verify(cand, backend="cuda", seeds=2, size="small", compile_baseline=False, pool=pool)
     assert v.status == "verified", (v.error, v.checks)
     assert "pre-started" in _isolation(v)
-    assert runs[-1].first("hello")[0]["cuda_at_start"] is False
+    assert runs[-1].first("hello")[0].cuda_at_start is False
 
 
 
 def test_local_executor_with_warm_runners_judges_through_the_pool() -> None:
-    from harness.executor import LocalExecutor
+    from harness.executors.local import LocalExecutor
 
     task = load_task("level1/gelu")
     cand = load_candidate(known_good_kernel(task, "cpu"), task)

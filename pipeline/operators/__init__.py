@@ -11,9 +11,16 @@ from pipeline.proposal import Completion, Proposal
 
 
 class Operator(Protocol):
+    """Proposes candidates. `uses_llm`: it calls a language model (LLM budgets apply, and it can write a
+    functional form, a first translation and free rewrites); otherwise it only searches a kernel's declared
+    tunables (`modes` says which proposal modes it answers)."""
+
     name: str
+    uses_llm: bool
+    modes: frozenset[str]
 
     def propose(self, request: Proposal) -> Completion: ...
+
 
 
 class OperatorSpecError(ValueError):

@@ -11,10 +11,13 @@ import time
 
 from huggingface_hub import InferenceClient
 
-from pipeline.proposal import Completion, Proposal
+from pipeline.proposal import Completion, LLM_MODES, Proposal
 
 
 class HFOperator:
+    uses_llm = True
+    modes = LLM_MODES
+
     def __init__(self, model: str, *, base_url: str | None = None, token: str | None = None,
                  temperature: float = 0.7, max_tokens: int = 2048, timeout: float | None = 300.0,
                  usd_per_mtok_in: float = 0.0, usd_per_mtok_out: float = 0.0):

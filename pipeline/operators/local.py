@@ -9,10 +9,13 @@ from __future__ import annotations
 import threading
 import time
 
-from pipeline.proposal import Completion, Proposal
+from pipeline.proposal import Completion, LLM_MODES, Proposal
 
 
 class LocalOperator:
+    uses_llm = True
+    modes = LLM_MODES
+
     def __init__(self, spec: str, *, temperature: float = 0.7, max_new_tokens: int = 1024, device: str | None = None):
         base, _, adapter = spec.partition("+")
         self.base, self.adapter = base, adapter or None

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from pipeline.proposal import Completion, Proposal
+from pipeline.proposal import Completion, LLM_MODES, Proposal
 
 
 class ScriptedOperator:
     """Answers the n-th proposal with the n-th scripted text (or a function of the proposal)."""
 
+    uses_llm = True
+    modes = LLM_MODES
     name = "scripted"
 
     def __init__(self, script: Sequence[str] | Callable[[Proposal], str]):

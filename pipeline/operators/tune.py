@@ -305,6 +305,8 @@ class TuneOperator:
     """Answers `tune` proposals with a configuration of the parent's tunables (see the module docstring)."""
 
     name = "tune"
+    uses_llm = False
+    modes = frozenset({"tune"})
 
     def __init__(self, cache_size: int = 64):
         self._cache: OrderedDict[tuple[object, ...], tuple[list[Config], bool]] = OrderedDict()

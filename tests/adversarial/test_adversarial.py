@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import runner
-from harness.build import cache_root
+from harness.sandbox import process
+from harness.build.toolchain import cache_root
 from harness.candidate import load_candidate
-from harness.runner import can_drop_privileges
-from harness.static import static_check
+from harness.sandbox.uids import can_drop_privileges
+from harness.static.check import static_check
 from harness.task import load_task
-from harness.verify import verify
+from harness.judge.verify import verify
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -54,7 +54,7 @@ def _workers(uid: int | None = None, dirs: tuple[bytes, ...] = (b"ke-run-",)) ->
             cmd = (p / "cmdline").read_bytes()
         except (OSError, StopIteration):
             continue
-        if b"harness/worker.py" in cmd and any(d in cmd for d in dirs):
+        if b"harness/worker/main.py" in cmd and any(d in cmd for d in dirs):
             found.add(int(p.name))
     return found
 
@@ -104,13 +104,13 @@ def run_entry(entry: dict, backend: str, monkeypatch: pytest.MonkeyPatch, pool=N
     before = _workers()
     started = time.time()
     runs: list[bytes] = []  # this verify's run directories (reference and candidate), to find their processes
-    real_collect = runner.collect
+    real_collect = process.collect
 
     def collect_spy(proc, read_fd, tmp, *a, **k):
         runs.append(str(tmp).encode())
         return real_collect(proc, read_fd, tmp, *a, **k)
 
-    monkeypatch.setattr(runner, "collect", collect_spy)
+    monkeypatch.setattr(process, "collect", collect_spy)
     if pool is not None:  # the pool refills in the background: take an armed sandbox, not a cold start
         assert pool.wait_ready(120), "the warm pool did not arm a sandbox within 120 s"
     v = verify(cand, backend=backend, size="small", seeds=2, compile_baseline=False, timeout_s=30.0,
@@ -166,7 +166,7 @@ def test_adversarial_cpu(entry: dict, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def warm_pool():
-    from harness.warm import WarmPool
+    from harness.sandbox.warm import WarmPool
 
     with WarmPool(1, backend="cpu") as pool:
         yield pool
@@ -186,7 +186,7 @@ def test_adversarial_cuda(entry: dict, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def warm_pool_cuda():
-    from harness.warm import WarmPool
+    from harness.sandbox.warm import WarmPool
 
     with WarmPool(1, backend="cuda") as pool:  # armed workers import torch but never touch CUDA before their job
         yield pool

@@ -1,4 +1,4 @@
-"""The static filter on its own: harness.static.static_check.
+"""The static filter on its own: harness.static.check.static_check.
 
 Three groups: (1) the adversarial manifest's static expectations hold for every
 candidate, and every family keeps a variant that walks past the filter (so the
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.static import StaticReport, static_check, strip_cpp
+from harness.static.check import static_check
+from harness.static.cpp import StaticReport, strip_cpp
 from harness.task import BUILTIN_ROOT, load_task
 
 HERE = Path(__file__).resolve().parent
