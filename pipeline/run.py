@@ -103,12 +103,17 @@ class RunSummary:
 class Budget:
     """The run's budgets: LLM calls and tokens (for an operator that calls a model) and wall time."""
 
-    def __init__(self, config: RunConfig, progress: Progress, *, uses_llm: bool, wall_before: float):
+    def __init__(self, config: RunConfig, progress: Progress, *, uses_llm: bool, wall_before: float,
+                 should_stop: Callable[[], str] | None = None):
         self.config, self.progress, self.uses_llm, self.wall_before = config, progress, uses_llm, wall_before
+        self.should_stop = should_stop
         self.t0 = time.time()
 
     def before_call(self) -> None:
-        """Raises `Stop`, naming the budget, once one is spent."""
+        """Raises `Stop`, naming the budget, once one is spent (or why, once `should_stop` says so)."""
+        why = self.should_stop() if self.should_stop is not None else ""
+        if why:
+            raise Stop(why)
         cfg, pr = self.config, self.progress
         if self.uses_llm:
             if cfg.max_llm_calls is not None and pr.llm_calls >= cfg.max_llm_calls:
@@ -121,12 +126,14 @@ class Budget:
 
 class Run:
     """One run: the loop over its tasks' stages, on its journal (`pipeline.journal`), streaming verified
-    kernels into the archive (`pipeline.archiving`) under its budgets. Pass fakes for operator, executor,
-    store and check_functional in tests."""
+    kernels into the archive (`pipeline.archiving`) under its budgets. `should_stop()` is asked before every
+    operator call and ends the run cleanly, as a spent budget does, when it returns a reason (a Stop button).
+    Pass fakes for operator, executor, store and check_functional in tests."""
 
     def __init__(self, config: RunConfig, run_dir: str | Path, *, operator: Operator | None = None,
                  executor: Executor | None = None, store: ArchiveStore | None = None,
-                 check_functional: Callable[..., Verdict] | None = None, console: Console | None = None):
+                 check_functional: Callable[..., Verdict] | None = None, console: Console | None = None,
+                 should_stop: Callable[[], str] | None = None):
         self.config, self.dir = config, Path(run_dir)
         self.backend = resolve_backend(config.backend)      # validate before anything is written
         if config.strategy not in ("islands", "best_of_n"):
@@ -159,7 +166,8 @@ class Run:
             if e.get("event") == "call":
                 self.progress.call(e.get("tokens", 0), e.get("cost_usd", 0.0), e.get("llm", False))
         self.functional = past.functional
-        self.budget = Budget(config, self.progress, uses_llm=self.operator.uses_llm, wall_before=past.wall_before)
+        self.budget = Budget(config, self.progress, uses_llm=self.operator.uses_llm, wall_before=past.wall_before,
+                             should_stop=should_stop)
         self.archive = ArchiveWriter(self.store, self.journal, archived=past.archived, batch=config.archive_batch,
                                      archive_failed=config.archive_failed, run_id=config.run_id,
                                      operator=config.operator, task=self.task, functional=self.functional)

@@ -27,6 +27,7 @@ import gradio as gr
 
 from harness.task import TaskError
 from harness.types import Verdict
+from harness.settings import settings
 from space import leaderboard as lb
 from space import status as st
 from space import views
@@ -34,8 +35,6 @@ from space.auth import Auth
 from space.evolution import RunSettings, SessionGate, Snapshot, StagedStore, evolve
 from space.intake import MAX_TASK_CHARS, InputError, TaskInput, prepare_task, redact
 
-ENV_MAX_RUNS = "KERNEL_EVOLVE_SPACE_MAX_RUNS"
-ENV_LLM_BASE_URL = "KERNEL_EVOLVE_LLM_BASE_URL"
 log = logging.getLogger(__name__)
 
 
@@ -44,7 +43,7 @@ def _store(archive: str | None) -> Any:
     return open_store(archive)
 
 
-def _cuda() -> bool:
+def cuda_ready() -> bool:
     """A CUDA device *and* nvcc: torch's wheels bring the runtime, but load_inline needs the compiler."""
     import shutil
 
@@ -72,7 +71,7 @@ class SpaceApp:
         self.archive = archive
         self.backend = backend
         self.max_chars = max_chars
-        self.max_runs = max_runs or int(os.environ.get(ENV_MAX_RUNS, "1"))
+        self.max_runs = max_runs or settings().space_max_runs
         self.work_root = Path(work_root or Path(tempfile.gettempdir()) / "kernel-evolve-space")
         self.defaults = settings
         self.auth = auth or Auth.from_env(llm_base_url=llm_base_url)
@@ -153,8 +152,8 @@ class SpaceApp:
             raise InputError("Name a model after `hf:`, for example `hf:Qwen/Qwen2.5-Coder-32B-Instruct`.")
         backend = backend or self.backend
         if backend == "auto":
-            backend = "cuda" if _cuda() else "cpu"
-        if backend == "cuda" and not _cuda():
+            backend = "cuda" if cuda_ready() else "cpu"
+        if backend == "cuda" and not cuda_ready():
             raise InputError("This machine has no CUDA device with nvcc: choose the cpu backend (C++ kernels).")
         if backend not in ("cpu", "cuda"):
             raise InputError(f"Unknown backend {backend!r}: choose auto, cpu or cuda.")
@@ -168,15 +167,15 @@ class SpaceApp:
         for snap in snaps:
             best = snap.best
             if best is not None and best.id != best_id:
-                best_id, verdict = best.id, Verdict.from_json(best.verdict_json)
+                best_id, verdict = best.id, best.verdict
                 chart = views.speedup_figure(verdict)
                 if verdict.isolation_gaps:   # the host's sandbox, for the Space's operator (kept in the JSON too)
                     log.warning("sandbox gaps on this host: %s", "; ".join(verdict.isolation_gaps))
             if snap.done:
                 status = st.final_line(snap, settings, space=self.auth.space)
                 if best is None:
-                    last = next((m for m in reversed(snap.kernels) if m.verdict_json), None)
-                    verdict = Verdict.from_json(last.verdict_json) if last else None
+                    last = next((m for m in reversed(snap.kernels) if m.verdict is not None), None)
+                    verdict = last.verdict if last else None
             else:
                 status = st.running_line(snap, settings, functional=task.task.functional)
             yield self._update(snap, redact(status), verdict, chart, workdir, store)
@@ -248,9 +247,8 @@ def build_app(**kw: Any) -> gr.Blocks:
 
 def main() -> None:
     """Entry point on a Space: settings from the environment ($KERNEL_EVOLVE_ARCHIVE, $KERNEL_EVOLVE_BACKEND)."""
-    demo = build_app(archive=os.environ.get("KERNEL_EVOLVE_ARCHIVE"),
-                     backend=os.environ.get("KERNEL_EVOLVE_BACKEND", "auto"),
-                     llm_base_url=os.environ.get(ENV_LLM_BASE_URL) or None)
+    cfg = settings()
+    demo = build_app(archive=cfg.archive, backend=cfg.backend or "auto", llm_base_url=cfg.llm_base_url or None)
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
                 server_port=int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", "7860"))),
                 theme=gr.themes.Soft())

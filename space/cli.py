@@ -36,14 +36,14 @@ def launch(
     if backend not in ("auto", "cpu", "cuda"):
         _fail(f"unknown backend {backend!r}: use auto, cpu or cuda")
     try:
-        from space.app import _cuda, build_app
+        from space.app import cuda_ready, build_app
     except ImportError as e:
         _fail(f"the Space needs its extras ({e.name} is missing): pip install 'kernel-evolve[space]'")
         return
-    if backend == "cuda" and not _cuda():
+    if backend == "cuda" and not cuda_ready():
         _fail("--backend cuda needs a CUDA device and nvcc; use --backend cpu (C++ kernels) on this machine")
     if backend == "auto":
-        backend = "cuda" if _cuda() else "cpu"
+        backend = "cuda" if cuda_ready() else "cpu"
     typer.echo(f"kernel-evolve Space: backend {backend}, archive {archive or 'the default local archive'}")
     build_app(archive=archive, backend=backend, max_runs=max_runs,
               llm_base_url=llm_base_url).launch(server_name=host, server_port=port)

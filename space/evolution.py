@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from pipeline.population import Member
-from pipeline.run import Run, read_jsonl
-from pipeline.stages import Stop
+from pipeline.journal import read_jsonl
+from pipeline.run import Run
 
 
 @dataclass(frozen=True)
@@ -108,17 +108,6 @@ class Stopper:
         return self._event.is_set()
 
 
-class _StoppableRun(Run):
-    """The pipeline's run, whose budget check also honours a `Stopper` (the loop then stops as for a budget)."""
-
-    stopper: Stopper
-
-    def _before_call(self) -> None:
-        if self.stopper.is_set():
-            raise Stop(self.stopper.reason)
-        super()._before_call()
-
-
 _QUIET_NOTES = ("rejected before evaluation", "exhausted")
 
 
@@ -166,8 +155,8 @@ def evolve(spec: str, settings: RunSettings, *, run_dir: str | Path, store: Stag
                        compile_baseline=settings.compile_baseline, max_wall_s=settings.max_wall_s,
                        kernel_format=settings.kernel_format, repairs=settings.repairs,
                        max_llm_calls=4 * settings.generations * settings.population + 8, archive_batch=1000)
-    run = _StoppableRun(config, run_dir, operator=operator, executor=executor, store=store)
-    run.stopper = stopper
+    run = Run(config, run_dir, operator=operator, executor=executor, store=store,
+              should_stop=lambda: stopper.reason if stopper.is_set() else "")
     task_id = next(iter(run.tasks))
     result: dict[str, Any] = {}
     started = time.time()

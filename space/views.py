@@ -30,7 +30,7 @@ def _fmt(x: float | None, suffix: str = "", digits: int = 3) -> str:
     return f"{x:.{digits}g}{suffix}" if x is not None else "–"
 
 
-#: what harness/verify.py appends to the compile check when the build's sandbox kept the harness's uid: a note for
+#: what harness/judge/verify.py appends to the compile check when the build's sandbox kept the harness's uid: a note for
 #: the Space's operator (the verdict JSON keeps it), not for the user's page
 _BUILD_SANDBOX_NOTE = "; the compiler ran without a uid drop"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from harness.candidate import load_candidate
-from harness.static import static_check
+from harness.static.check import static_check
 from harness.task import builtin_tasks, load_task
-from harness.verify import verify
+from harness.judge.verify import verify
 from pipeline.operators.tune import tunables
 
 TASK_IDS = builtin_tasks()
