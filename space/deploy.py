@@ -37,6 +37,10 @@ class DeployError(RuntimeError):
     """A deployment that cannot proceed; the message says what to do."""
 
 
+class DeployHubError(DeployError):
+    """The Hub refused or failed the deployment (exit code 3 by hub.exit_codes; other DeployErrors are input, 2)."""
+
+
 def _front_matter(card: str) -> tuple[dict, str]:
     if not card.startswith("---\n"):
         raise DeployError("space/README.md must start with YAML front matter (---)")
@@ -148,5 +152,5 @@ def deploy(repo_id: str, *, token: str | None = None, endpoint: str | None = Non
         hint = {401: "the token is missing or invalid: pass --token or set HF_TOKEN",
                 403: "the token cannot write to this namespace: use a write token for its owner",
                 404: "no such repo or namespace, or the token cannot see it"}.get(status, "")
-        raise DeployError(f"deploying to {repo_id} failed ({status}): {hint or str(e).splitlines()[0]}") from None
+        raise DeployHubError(f"deploying to {repo_id} failed ({status}): {hint or str(e).splitlines()[0]}") from None
     return info.commit_url

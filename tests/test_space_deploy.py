@@ -12,7 +12,7 @@ from test_hub_hubstore import standin  # noqa: F401  (the hub tests' stand-in fi
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from space.deploy import REPO_ROOT, DeployError, deploy, plan, space_files
+from space.deploy import REPO_ROOT, DeployError, DeployHubError, deploy, plan, space_files
 
 REPO = "alice/kernel-evolve"
 TOKEN = "hf_alice"
@@ -99,6 +99,12 @@ def test_deploy_errors_are_clear(standin, tmp_path, monkeypatch):  # noqa: F811
     assert "Traceback" not in r.output
     r = CliRunner().invoke(app, ["space", "deploy", "not-a-repo-id", "--endpoint", standin.endpoint])
     assert r.exit_code == 2 and "owner/name" in r.output, r.output
+    # the Hub's refusals are their own class, so a CLI can give them the archive/Hub exit code (3)
+    with pytest.raises(DeployHubError, match="token"):
+        deploy(REPO, token="hf_wrong", endpoint=standin.endpoint)
+    with pytest.raises(DeployError) as bad_id:
+        deploy("not-a-repo-id", endpoint=standin.endpoint)
+    assert not isinstance(bad_id.value, DeployHubError)
 
 
 def test_a_tree_without_the_screenshot_deploys_a_card_without_a_broken_image(tmp_path):

@@ -25,7 +25,7 @@ from test_hub_sakana import sakana_rows, write_sakana
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("harness", "pipeline", "hub", "finetune", "space")
-SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")   # harness/build/ is a package: keep it
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ def installed(tmp_path_factory) -> Installed:
                            capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
 
+    import setuptools
+    from packaging.version import Version
+
+    assert Version(setuptools.__version__) >= Version("68"), "the test extra installs setuptools>=68 (build-system)"
     pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(work / "dist"), str(src))
     wheel = next((work / "dist").glob("kernel_evolve-*.whl"))
     venv = work / "venv"
@@ -140,7 +144,8 @@ def test_space_deploy_from_the_wheel(installed, standin, tmp_path):  # noqa: F81
 
 
 def test_verify_a_builtin_task_from_the_wheel(installed):
-    kernel = ROOT / "tests" / "kernels" / "k" / "layernorm_cpu.cpp"   # format K: one g++ call, no torch headers
+    # the task's own format-K CPU seed, as the wheel installed it: one g++ call, no torch headers
+    kernel = installed.site / "pipeline" / "tasks" / "level1" / "layernorm.k.cpp"
     r = ke(installed, "verify", "level1/layernorm", str(kernel), "--backend", "cpu", "--seeds", "1", "--no-timing",
            "--json")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

@@ -2,11 +2,12 @@
 venv and the archive, Hub and fine-tuning tests run on them.
 
 How, and why this way (measured on the 2-core machine): `pip install` of the exact minimums (datasets 4.0,
-huggingface_hub 0.34, transformers 4.56, trl 0.20, peft 0.15, accelerate 1.4, pyarrow 15, typer 0.15.4, ...)
+huggingface_hub 0.34, transformers 4.56.1, trl 0.24, peft 0.15, accelerate 1.10, pyarrow 15, typer 0.15.4, ...)
 into a `--system-site-packages` venv, letting pip resolve every other package as a new install would (it adds
 older numpy, fsspec, dill, click... to the venv where a minimum needs them). That downloads about 100 MB and took
-3.5 minutes cold, seconds with pip's cache; a dry-run resolution alone (14 s) would have missed the real failures
-this found (typer 0.12 resolved next to click 8.5 cannot build the CLI). torch stays the installed one: PyPI's
+3.5 minutes cold, under 2 with pip's cache; a dry-run resolution alone (14 s) would have missed every real failure
+this found: typer 0.12 resolved next to click 8.5 cannot build the CLI; transformers 4.56 needs accelerate 1.10;
+trl < 0.24 puts loss on the prompt of our examples. torch stays the installed one: PyPI's
 2.4 is a multi-GB CUDA build. Each pinned distribution is then checked to be imported from the venv, at its
 minimum version, and a subset of the suite runs on them. Without PyPI the test skips and says so.
 """
