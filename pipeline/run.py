@@ -46,7 +46,7 @@ class RunConfig:
     population: int = 4              # proposals per generation per task
     islands: int = 2
     backend: str = "auto"
-    kernel_format: str = "A"         # A | K: the format the prompts ask operators for
+    kernel_format: str = "K"         # K | A: the format the prompts ask operators for (and seeds are taken in first)
     archive: str | None = None       # path or hf://owner/name; None = the default local archive
     archive_failed: bool = False     # also append failed kernels (with their errors) as repair data
     archive_batch: int = 8
@@ -218,7 +218,8 @@ class Run:
             return "functionalize failed"
         if not self.population.verified(tid):
             is_llm = self.operator.uses_llm
-            found = find_seeds(ftask, backend=self.backend, store=self.store) if self.config.use_seed else []
+            found = find_seeds(ftask, backend=self.backend, store=self.store, kernel_format=self.config.kernel_format) \
+                if self.config.use_seed else []
             self.progress.stage(tid, "translate" if is_llm else "seed")
             stones = stepping_stones(self.store, ftask, backend=self.backend, k=self.config.inspirations) \
                 if is_llm else ()

@@ -27,7 +27,7 @@ import gradio as gr
 
 from harness.task import TaskError
 from harness.types import Verdict
-from harness.settings import settings
+from harness.settings import settings as env_settings
 from space import leaderboard as lb
 from space import status as st
 from space import views
@@ -71,7 +71,7 @@ class SpaceApp:
         self.archive = archive
         self.backend = backend
         self.max_chars = max_chars
-        self.max_runs = max_runs or settings().space_max_runs
+        self.max_runs = max_runs or env_settings().space_max_runs
         self.work_root = Path(work_root or Path(tempfile.gettempdir()) / "kernel-evolve-space")
         self.defaults = settings
         self.auth = auth or Auth.from_env(llm_base_url=llm_base_url)
@@ -247,7 +247,7 @@ def build_app(**kw: Any) -> gr.Blocks:
 
 def main() -> None:
     """Entry point on a Space: settings from the environment ($KERNEL_EVOLVE_ARCHIVE, $KERNEL_EVOLVE_BACKEND)."""
-    cfg = settings()
+    cfg = env_settings()
     demo = build_app(archive=cfg.archive, backend=cfg.backend or "auto", llm_base_url=cfg.llm_base_url or None)
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
                 server_port=int(os.environ.get("PORT", os.environ.get("GRADIO_SERVER_PORT", "7860"))),

@@ -3,9 +3,10 @@ the tunables the offline `tune` operator searches, it passes the static filter c
 backend through the whole harness (sandboxed build and run, several seeds, every input variant, poisoned outputs,
 a repeat for races, timed outputs spot-checked).
 
-One verify per task, with a short timed loop: about 5-10 s of wall time per task on a quiet 2-core machine
-(the build is one ~0.5 s `g++` call; most of the rest is starting the sandboxed reference and candidate processes).
-The verifications are marked `slow`; `-m "not slow"` keeps only the text checks.
+One verify per task, with a short timed loop: about 5 s of CPU per task (the build is one ~0.5 s `g++` call; most
+of the rest is starting the sandboxed reference and candidate processes), 8-25 s of wall time depending on how
+busy the cores are (28 tasks: ~2.5 min of CPU in all). The verifications are marked `slow`; `-m "not slow"` keeps
+only the text checks.
 """
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def verdict(status: str, *, kernel: float = 1.0, eager: float = 1.0, compiled: f
 
 def member(i: int, v: Verdict, stage: str = "translate") -> Member:
     return Member(id=f"m{i}", task_id=TASK.task_id, source="// k", status=v.status, stage=stage, mode=stage,
-                  speedup=v.timing.speedup_eager if v.timing else None, verdict_json=v.to_json())
+                  speedup=v.timing.speedup_eager if v.timing else None, verdict=v)
 
 
 def snap(members=(), *, done=True, stage="done", stop_reason="finished", error="", failed_calls=(), stopping="",

@@ -1,12 +1,12 @@
 // Format K, CPU seed: batched C[b] = A[b] @ B[b] for A (batch, M, K) and B (batch, K, N), any sizes. in = [A, B].
-// GotoBLAS-style blocking per batch: every B[b] is packed (workspace) into panels of NR columns stored k-major,
-// so a micro-tile reads one contiguous NR-vector of B per k; each C[b] is cut into MC x NC blocks, one OpenMP
-// task each (the task grid spans the batches too); inside a task the depth runs in KC slices (a KC x NR slice of
-// the panel stays in L1, the MC x KC block of A in L2) and each MR x NR micro-tile keeps its accumulators in
-// vector registers (GCC vector types), broadcasting one A element per row and k. Partial sums of each KC slice
-// are added into C (blocked summation). Edge tiles reuse the last valid row and zero-padded panel columns, and
-// store only what is inside C. The micro-kernel is cloned for AVX2+FMA and dispatched at load time; the team
-// starts only for products of PAR_MIN_FLOPS or more.
+// GotoBLAS-style blocking per batch: every B[b] is packed (workspace) into panels of NR columns stored k-major, so
+// a micro-tile reads one contiguous NR-vector of B per k; each C[b] is cut into MC x NC blocks, one OpenMP task
+// each (the task grid spans the batches too); inside a task the depth runs in KC slices (a KC x NR slice of the
+// panel stays in L1, the MC x KC block of A in L2) and each MR x NR micro-tile keeps its accumulators in vector
+// registers (GCC vector types), broadcasting one A element per row and k. Partial sums of each KC slice are added
+// into C (blocked summation). Edge tiles reuse the last valid row and zero-padded panel columns, and store only
+// what is inside C. The micro-kernel is cloned for AVX2+FMA (x86-64-v3) and the baseline, picked at load time; the
+// team starts only for products of PAR_MIN_FLOPS or more.
 #include "ke_abi.h"
 
 #define MR 6                  // tunable: 2 4 6 8
@@ -70,7 +70,6 @@ static void pack_b(const float* B0, int64_t batch, int64_t K, int64_t N, float* 
       }
     }
 }
-
 
 static void bmm_packed(const float* A0, const float* bp0, float* C0, int64_t batch, int64_t M, int64_t N, int64_t K,
                        int par) {

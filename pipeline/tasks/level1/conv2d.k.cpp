@@ -6,7 +6,8 @@
 // types) while the loop walks input channels and taps: one contiguous input vector per tap (stride 1; gathered
 // otherwise) is reused by CO_BLOCK broadcast weights. Bias is added at the store, where a strip's tail columns and
 // a block's missing channels are dropped. OpenMP tasks are (image, channel block, output row); the team starts
-// only for convolutions of PAR_MIN_FLOPS or more. The strip kernel is cloned for AVX2+FMA, dispatched at load.
+// only for convolutions of PAR_MIN_FLOPS or more. The strip kernel is cloned for AVX2+FMA (x86-64-v3) and the
+// baseline, picked at load time.
 #include "ke_abi.h"
 
 #define CO_BLOCK 4               // tunable: 1 2 4 8

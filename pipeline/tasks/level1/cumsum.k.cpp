@@ -3,7 +3,7 @@
 // The tensor is seen as (outer, len, inner) around dim. inner == 1 (this task: dim 1 of a matrix): a scan is a
 // serial chain per row, so ROW_ILP rows are scanned together (independent chains the CPU overlaps) inside a task
 // of ROWS_PER_TASK rows. inner > 1: the scan runs down the dim over a tile of COL_TILE contiguous columns as
-// SIMD vectors. Workers are cloned for AVX2 and dispatched at load time.
+// SIMD vectors. Workers are cloned for AVX2+FMA (x86-64-v3) and the baseline, picked at load time.
 #include "ke_abi.h"
 
 #define ROW_ILP 4        // tunable: 1 2 4 8

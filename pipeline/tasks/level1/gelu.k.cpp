@@ -1,8 +1,8 @@
-// Format K, CPU seed: exact (erf) GELU, y = x * Phi(x). in = [x] (any rank).
-// Phi(-|x|) = erfc(a)/2 with a = |x|/sqrt(2) is written as exp(-a^2) * Q(t)/2, t = 1/(1 + 0.8 a), Q a degree-10
-// polynomial least-squares fitted (relative weighting) for this kernel on a in [0, 5] (~3e-7 relative in float;
-// past a = 5 the tail is below float resolution of Phi). Branch-free, so the loop is SIMD; exp is a
-// vectorisable float polynomial. The chunk loop is cloned for AVX2+FMA and dispatched at load time.
+// Format K, CPU seed: exact (erf) GELU, y = x * Phi(x). in = [x] (any rank). Phi(-|x|) = erfc(a)/2 with a =
+// |x|/sqrt(2) is written as exp(-a^2) * Q(t)/2, t = 1/(1 + 0.8 a), Q a degree-10 polynomial least-squares fitted
+// (relative weighting) for this kernel on a in [0, 5] (~3e-7 relative in float; past a = 5 the tail is below float
+// resolution of Phi). Branch-free, so the loop is SIMD; exp is a vectorisable float polynomial. The chunk loop is
+// cloned for AVX2+FMA (x86-64-v3) and the baseline, picked at load time.
 #pragma GCC optimize("no-trapping-math")  // lets the vectoriser if-convert the selects; no value changes
 #include "ke_abi.h"
 #include <string.h>

@@ -3,7 +3,7 @@
 // The tensor is seen as (outer, len, inner) around dim. inner == 1 (this task: dim 1 of a matrix): per row, one
 // SIMD pass sums squares in double lanes and a second scales by 1/max(norm, eps) while the row is still in
 // L1/L2. inner > 1: the same two passes over a tile of COL_TILE contiguous columns, as vectors down the dim.
-// Workers are cloned for AVX2+FMA and dispatched at load time.
+// Workers are cloned for AVX2+FMA (x86-64-v3) and the baseline, picked at load time.
 #include "ke_abi.h"
 #include <math.h>
 

@@ -2,7 +2,7 @@
 // Per row (in L1/L2 after the first touch): mean as a SIMD sum in double lanes, then the variance as a second
 // SIMD pass over (x - mean)^2 in double (two-pass: no cancellation of E[x^2] - mean^2), then one fused pass
 // y = (x - mean) * rstd * w + b. OpenMP shares ROWS_PER_TASK rows per task, only for tensors of PAR_MIN
-// elements or more; the row worker is cloned for AVX2+FMA and dispatched at load time.
+// elements or more; the row worker is cloned for AVX2+FMA (x86-64-v3) and the baseline, picked at load time.
 #include "ke_abi.h"
 #include <math.h>
 

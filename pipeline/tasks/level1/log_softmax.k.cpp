@@ -4,7 +4,8 @@
 // accumulated in double, then y = (x - max) - log(sum) (no exp of the output, so no overflow or log(0)).
 // inner > 1: the same three passes run down the softmax dim over a tile of COL_TILE contiguous columns at once,
 // so every load is a contiguous vector.
-// exp is a vectorisable float polynomial (~1 ulp); the row/tile workers are cloned for AVX2+FMA.
+// exp is a vectorisable float polynomial (~1 ulp); the row/tile workers are cloned for AVX2+FMA
+// (x86-64-v3) and the baseline, picked at load time.
 #pragma GCC optimize("no-trapping-math")  // lets the vectoriser if-convert the selects; no value changes
 #include "ke_abi.h"
 #include <math.h>

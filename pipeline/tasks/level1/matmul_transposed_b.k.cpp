@@ -1,12 +1,12 @@
-// Format K, CPU seed: C = A @ B^T for 2-D A (M, K) and B (N, K), any sizes. in = [A, B].
-// GotoBLAS-style blocking: B^T is packed (workspace) into panels of NR columns stored k-major (the transpose is
-// done once by the packing, so the micro-kernel is the same as for A @ B), so a micro-tile
-// reads one contiguous NR-vector of B per k; C is cut into MC x NC blocks, one OpenMP task each; inside a task
-// the depth runs in KC slices (a KC x NR slice of the panel stays in L1, the MC x KC block of A in L2) and each
-// MR x NR micro-tile keeps its accumulators in vector registers (GCC vector types), broadcasting one A element
-// per row and k. Partial sums of each KC slice are added into C (blocked summation). Edge tiles reuse the last
-// valid row and zero-padded panel columns, and store only what is inside C. The micro-kernel is cloned for
-// AVX2+FMA and dispatched at load time; the team starts only for products of PAR_MIN_FLOPS or more.
+// Format K, CPU seed: C = A @ B^T for 2-D A (M, K) and B (N, K), any sizes. in = [A, B]. GotoBLAS-style blocking:
+// B^T is packed (workspace) into panels of NR columns stored k-major (the transpose is done once by the packing, so
+// the micro-kernel is the same as for A @ B), so a micro-tile reads one contiguous NR-vector of B per k; C is cut
+// into MC x NC blocks, one OpenMP task each; inside a task the depth runs in KC slices (a KC x NR slice of the
+// panel stays in L1, the MC x KC block of A in L2) and each MR x NR micro-tile keeps its accumulators in vector
+// registers (GCC vector types), broadcasting one A element per row and k. Partial sums of each KC slice are added
+// into C (blocked summation). Edge tiles reuse the last valid row and zero-padded panel columns, and store only
+// what is inside C. The micro-kernel is cloned for AVX2+FMA (x86-64-v3) and the baseline, picked at load time; the
+// team starts only for products of PAR_MIN_FLOPS or more.
 #include "ke_abi.h"
 
 #define MR 6                  // tunable: 2 4 6 8

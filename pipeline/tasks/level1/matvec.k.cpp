@@ -3,7 +3,7 @@
 // element once); the dot products run in 8-float vector accumulators (GCC vector types) over KBLK-long pieces, and
 // each piece's sum is added into a double total (blocked summation: float lanes inside a piece, double across).
 // OpenMP shares ROWS_PER_TASK rows per task, only for matrices of PAR_MIN elements or more; the row worker is
-// cloned for AVX2+FMA and dispatched at load time.
+// cloned for AVX2+FMA (x86-64-v3) and the baseline, picked at load time.
 #include "ke_abi.h"
 
 #define ROWS 4             // tunable: 1 2 4 8

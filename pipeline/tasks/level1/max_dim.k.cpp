@@ -2,7 +2,8 @@
 // A NaN anywhere in a slice makes its max NaN, as in torch.
 // The tensor is seen as (outer, len, inner) around the reduced dim. inner > 1 (this task: dim 0, a column
 // reduction): for a tile of COL_TILE contiguous columns the rows are folded in as SIMD vector maxes, every load
-// contiguous; inner == 1: each row is one SIMD max reduction. Workers are cloned for AVX2, dispatched at load.
+// contiguous; inner == 1: each row is one SIMD max reduction. Workers are cloned for AVX2+FMA (x86-64-v3) and the
+// baseline, picked at load time.
 #pragma GCC optimize("no-trapping-math")  // lets the vectoriser if-convert the selects; no value changes
 #include "ke_abi.h"
 

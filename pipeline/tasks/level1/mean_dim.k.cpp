@@ -2,8 +2,8 @@
 // The tensor is seen as (outer, len, inner) around the averaged dim. inner == 1 (this task: the last dim): each
 // row is one SIMD reduction in double lanes. inner > 1: for a tile of COL_TILE contiguous columns, the rows of
 // the dim are added as SIMD vectors into double accumulators (every load contiguous, no horizontal sums).
-// Double accumulation and one division by len: the error is the final rounding. Workers are cloned for AVX2
-// and dispatched at load time.
+// Double accumulation and one division by len: the error is the final rounding. Workers are cloned for
+// AVX2+FMA (x86-64-v3) and the baseline, picked at load time.
 #include "ke_abi.h"
 
 #define COL_TILE 64     // tunable: 16 32 64 128 256

@@ -1,8 +1,8 @@
-// Format K, CPU seed: RMSNorm over the last dim, y = x * rsqrt(mean(x^2) + eps) * w.
-// in = [x (..., H), weight (H)], attrs = [eps].
-// Per row: the sum of squares as one SIMD reduction in double lanes, then one fused SIMD pass (x * rstd) * w
-// while the row is still in L1/L2 (eager makes four passes and three temporaries). OpenMP shares ROWS_PER_TASK
-// rows per task, only for tensors of PAR_MIN elements or more; the row worker is cloned for AVX2+FMA.
+// Format K, CPU seed: RMSNorm over the last dim, y = x * rsqrt(mean(x^2) + eps) * w. in = [x (..., H), weight (H)],
+// attrs = [eps]. Per row: the sum of squares as one SIMD reduction in double lanes, then one fused SIMD pass (x *
+// rstd) * w while the row is still in L1/L2 (eager makes four passes and three temporaries). OpenMP shares
+// ROWS_PER_TASK rows per task, only for tensors of PAR_MIN elements or more; the row worker is cloned for AVX2+FMA
+// (x86-64-v3) and the baseline, picked at load time.
 #include "ke_abi.h"
 #include <math.h>
 

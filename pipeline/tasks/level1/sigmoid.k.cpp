@@ -1,7 +1,7 @@
-// Format K, CPU seed: sigmoid. in = [x] (any rank), out = 1 / (1 + exp(-x)).
-// Overflow-free form: z = exp(-|x|) in (0, 1], then 1/(1+z) for x >= 0 and z/(1+z) for x < 0. exp is a
-// vectorisable float polynomial (2^n * e^r, |r| <= ln2/2, degree 7: ~1 ulp), so the loop becomes SIMD code;
-// the chunk loop is cloned for AVX2+FMA and dispatched at load time (the build has no -march).
+// Format K, CPU seed: sigmoid. in = [x] (any rank), out = 1 / (1 + exp(-x)). Overflow-free form: z = exp(-|x|) in
+// (0, 1], then 1/(1+z) for x >= 0 and z/(1+z) for x < 0. exp is a vectorisable float polynomial (2^n * e^r, |r| <=
+// ln2/2, degree 7: ~1 ulp), so the loop becomes SIMD code; the chunk loop is cloned for AVX2+FMA (x86-64-v3) and
+// the baseline, picked at load time (the build has no -march).
 #pragma GCC optimize("no-trapping-math")  // lets the vectoriser if-convert the selects; no value changes
 #include "ke_abi.h"
 #include <string.h>

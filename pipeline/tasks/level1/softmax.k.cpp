@@ -1,9 +1,10 @@
 // Format K, CPU seed: softmax along attrs[0] (any dim, negative allowed). in = [x] (any rank).
 // The tensor is seen as (outer, len, inner) around the softmax dim.
-// inner == 1 (last dim): each row is two SIMD passes while it sits in L1/L2: max, then e = exp(x - max) stored
+// inner == 1 (last dim): each row is three SIMD passes while it sits in L1/L2: max, then e = exp(x - max) stored
 // with its sum accumulated in double, then a scale by 1/sum. inner > 1: the same three passes run down the
 // softmax dim over a tile of COL_TILE contiguous columns at once, so every load is a contiguous vector.
-// exp is a vectorisable float polynomial (~1 ulp); the row/tile workers are cloned for AVX2+FMA.
+// exp is a vectorisable float polynomial (~1 ulp); the row/tile workers are cloned for AVX2+FMA
+// (x86-64-v3) and the baseline, picked at load time.
 #pragma GCC optimize("no-trapping-math")  // lets the vectoriser if-convert the selects; no value changes
 #include "ke_abi.h"
 #include <string.h>

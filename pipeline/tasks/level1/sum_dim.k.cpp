@@ -2,7 +2,8 @@
 // The tensor is seen as (outer, len, inner) around the summed dim. inner > 1 (this task: the middle dim): for a
 // tile of COL_TILE contiguous columns, the rows of the dim are added as SIMD vectors into double accumulators
 // (every load contiguous, no horizontal sums). inner == 1: each row is one SIMD reduction in double lanes.
-// Double accumulation keeps the error at the final rounding. Workers are cloned for AVX2 and dispatched at load.
+// Double accumulation keeps the error at the final rounding. Workers are cloned for AVX2+FMA (x86-64-v3) and the
+// baseline, picked at load time.
 #include "ke_abi.h"
 
 #define COL_TILE 64     // tunable: 16 32 64 128 256

@@ -1,7 +1,7 @@
-// Format K, CPU seed: tanh. in = [x] (any rank).
-// |x| < 0.625: odd polynomial x + x^3 P(x^2) (fitted for float, ~1 ulp; no cancellation near 0);
-// otherwise (1 - t) / (1 + t) with t = exp(-2|x|) <= 0.29, then the sign of x. exp is a vectorisable float
-// polynomial, so the loop is SIMD code; the chunk loop is cloned for AVX2+FMA and dispatched at load time.
+// Format K, CPU seed: tanh. in = [x] (any rank). |x| < 0.625: odd polynomial x + x^3 P(x^2) (fitted for float, ~1
+// ulp; no cancellation near 0); otherwise (1 - t) / (1 + t) with t = exp(-2|x|) <= 0.29, then the sign of x. exp is
+// a vectorisable float polynomial, so the loop is SIMD code; the chunk loop is cloned for AVX2+FMA (x86-64-v3) and
+// the baseline, picked at load time.
 #pragma GCC optimize("no-trapping-math")  // lets the vectoriser if-convert the selects; no value changes
 #include "ke_abi.h"
 #include <string.h>

@@ -1,6 +1,6 @@
-// Format K, CPU seed: out[i, j] = max(a[i, j] + b[i, j], 0) * w[j]. in = [a (rows, cols), b (rows, cols), w (cols)].
-// Fused: one pass reads a and b and writes out once (eager makes three passes and two temporaries). Same float
-// operations in the same order as eager, so the result is bit-identical. Rows are one SIMD loop each; OpenMP
+// Format K, CPU seed: out[i, j] = max(a[i, j] + b[i, j], 0) * w[j]. in = [a (rows, cols), b (rows, cols), w
+// (cols)]. Fused: one pass reads a and b and writes out once (eager makes three passes and two temporaries). Same
+// float operations in the same order as eager, so the result is bit-identical. Rows are one SIMD loop each; OpenMP
 // shares ROWS_PER_TASK rows per task only for tensors of PAR_MIN elements or more.
 #include "ke_abi.h"
 

@@ -7,7 +7,7 @@
 // broadcast weights. Fused epilogue: bias, ReLU and the scale are applied at the store, in eager's order
 // (relu(acc + b) * scale), so the convolution output is written once (eager: three passes and two temporaries).
 // OpenMP tasks are (image, channel block, output row); the team starts only for convolutions of PAR_MIN_FLOPS or
-// more. The strip kernel is cloned for AVX2+FMA and dispatched at load time.
+// more. The strip kernel is cloned for AVX2+FMA (x86-64-v3) and the baseline, picked at load time.
 #include "ke_abi.h"
 
 #define CO_BLOCK 4               // tunable: 1 2 4 8

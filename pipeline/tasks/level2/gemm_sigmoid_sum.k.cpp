@@ -2,10 +2,10 @@
 // GotoBLAS-style blocking: W^T is packed (workspace) into panels of NR columns stored k-major, so a micro-tile
 // reads one contiguous NR-vector per k; each OpenMP task owns MC full rows, walked in NC-column blocks, the depth
 // in KC slices (a KC x NR panel slice in L1, the MC x KC block of x in L2); each MR x NR micro-tile keeps its
-// accumulators in vector registers (GCC vector types). Partial sums of each KC slice are added (blocked
-// summation) into a workspace block of activations. Fused epilogue: once a row block is done, bias + sigmoid +
-// the row sum (double) run over it while it is in cache, and only the M sums are written. The kernels are cloned for
-// AVX2+FMA and dispatched at load time; the team starts only for products of PAR_MIN_FLOPS or more.
+// accumulators in vector registers (GCC vector types). Partial sums of each KC slice are added (blocked summation)
+// into a workspace block of activations. Fused epilogue: once a row block is done, bias + sigmoid + the row sum
+// (double) run over it while it is in cache, and only the M sums are written. The kernels are cloned for AVX2+FMA
+// (x86-64-v3) and the baseline, picked at load time; the team starts only for products of PAR_MIN_FLOPS or more.
 #pragma GCC optimize("no-trapping-math")  // lets the vectoriser if-convert the selects; no value changes
 #include "ke_abi.h"
 #include <string.h>

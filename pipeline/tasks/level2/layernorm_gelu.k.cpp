@@ -6,7 +6,7 @@
 // never written and read back (eager: two kernels). GELU: Phi(-|v|) = exp(-a^2) Q(t) / 2, a = |v|/sqrt(2),
 // t = 1/(1 + 0.8a), Q a degree-10 polynomial fitted for this kernel (~3e-7 relative), all branch-free SIMD code.
 // OpenMP shares ROWS_PER_TASK rows per task, only for tensors of PAR_MIN elements or more; the row worker is
-// cloned for AVX2+FMA and dispatched at load time.
+// cloned for AVX2+FMA (x86-64-v3) and the baseline, picked at load time.
 #pragma GCC optimize("no-trapping-math")  // lets the vectoriser if-convert the selects; no value changes
 #include "ke_abi.h"
 #include <math.h>

@@ -1,12 +1,12 @@
-// Format K, CPU seed: y = gelu(x @ W^T + b) (exact, erf GELU). in = [x (M, K), W (N, K), b (N)].
-// GotoBLAS-style blocking: W^T is packed (workspace) into panels of NR columns stored k-major, so a micro-tile
-// reads one contiguous NR-vector per k; y is cut into MC x NC blocks, one OpenMP task each; inside a task the
-// depth runs in KC slices (a KC x NR panel slice in L1, the MC x KC block of x in L2) and each MR x NR
-// micro-tile keeps its accumulators in vector registers (GCC vector types). Partial sums of each KC slice are
-// added into y (blocked summation). Fused epilogue: when a block's last slice is done, bias + GELU run over it
-// while it is still in L2, so the pre-activation never goes back to memory. GELU: Phi(-|v|) = exp(-a^2) Q(t)/2,
-// a = |v|/sqrt(2), t = 1/(1 + 0.8a), Q a degree-10 polynomial fitted for this kernel (~3e-7 relative), branch-free
-// SIMD code. Kernels are cloned for AVX2+FMA and dispatched at load time; the team starts only for products of
+// Format K, CPU seed: y = gelu(x @ W^T + b) (exact, erf GELU). in = [x (M, K), W (N, K), b (N)]. GotoBLAS-style
+// blocking: W^T is packed (workspace) into panels of NR columns stored k-major, so a micro-tile reads one
+// contiguous NR-vector per k; y is cut into MC x NC blocks, one OpenMP task each; inside a task the depth runs in
+// KC slices (a KC x NR panel slice in L1, the MC x KC block of x in L2) and each MR x NR micro-tile keeps its
+// accumulators in vector registers (GCC vector types). Partial sums of each KC slice are added into y (blocked
+// summation). Fused epilogue: when a block's last slice is done, bias + GELU run over it while it is still in L2,
+// so the pre-activation never goes back to memory. GELU: Phi(-|v|) = exp(-a^2) Q(t)/2, a = |v|/sqrt(2), t = 1/(1 +
+// 0.8a), Q a degree-10 polynomial fitted for this kernel (~3e-7 relative), branch-free SIMD code. Kernels are
+// cloned for AVX2+FMA (x86-64-v3) and the baseline, picked at load time; the team starts only for products of
 // PAR_MIN_FLOPS or more.
 #pragma GCC optimize("no-trapping-math")  // lets the vectoriser if-convert the selects; no value changes
 #include "ke_abi.h"

@@ -1,11 +1,11 @@
 // Format K, CPU seed: y = (x @ W^T + b) * scale + x. in = [x (M, H), W (H, H), b (H)], attrs = [scale].
 // GotoBLAS-style blocking: W^T is packed (workspace) into panels of NR columns stored k-major, so a micro-tile
-// reads one contiguous NR-vector per k; y is cut into MC x NC blocks, one OpenMP task each; inside a task the
-// depth runs in KC slices (a KC x NR panel slice in L1, the MC x KC block of x in L2) and each MR x NR
-// micro-tile keeps its accumulators in vector registers (GCC vector types). Partial sums of each KC slice are
-// added into y (blocked summation). Fused epilogue: when a block's last slice is done, bias, scale and the
-// residual are applied to it while it is in L2, in eager's order ((acc + b) * scale + x). The micro-kernel is
-// cloned for AVX2+FMA and dispatched at load time; the team starts only for products of PAR_MIN_FLOPS or more.
+// reads one contiguous NR-vector per k; y is cut into MC x NC blocks, one OpenMP task each; inside a task the depth
+// runs in KC slices (a KC x NR panel slice in L1, the MC x KC block of x in L2) and each MR x NR micro-tile keeps
+// its accumulators in vector registers (GCC vector types). Partial sums of each KC slice are added into y (blocked
+// summation). Fused epilogue: when a block's last slice is done, bias, scale and the residual are applied to it
+// while it is in L2, in eager's order ((acc + b) * scale + x). The micro-kernel is cloned for AVX2+FMA (x86-64-v3)
+// and the baseline, picked at load time; the team starts only for products of PAR_MIN_FLOPS or more.
 #pragma GCC optimize("no-trapping-math")  // lets the vectoriser if-convert the selects; no value changes
 #include "ke_abi.h"
 
@@ -22,7 +22,6 @@ typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
 
 // One MR x NR tile of C (mr x nr of it inside C) += A rows . packed panel slice (kc deep).
 __attribute__((target_clones("arch=x86-64-v3", "default")))

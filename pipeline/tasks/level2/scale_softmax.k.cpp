@@ -1,8 +1,9 @@
-// Format K, CPU seed: softmax(scores * scale, dim=-1). in = [scores] (any rank), attrs = [scale].
-// Fused: z = scores * scale (rounded to float, as eager's temporary is) is recomputed in each pass instead of
-// being stored. Each row is SIMD passes while it sits in L1/L2: max of z, e = exp(z - max) stored with its sum in
-// double, then a scale by 1/sum. exp is a vectorisable float polynomial (~1 ulp); the row worker is cloned for
-// AVX2+FMA. OpenMP shares ROWS_PER_TASK rows per task, only for tensors of PAR_MIN elements or more.
+// Format K, CPU seed: softmax(scores * scale, dim=-1). in = [scores] (any rank), attrs = [scale]. Fused: z = scores
+// * scale (rounded to float, as eager's temporary is) is recomputed in each pass instead of being stored. Each row
+// is SIMD passes while it sits in L1/L2: max of z, e = exp(z - max) stored with its sum in double, then a scale by
+// 1/sum. exp is a vectorisable float polynomial (~1 ulp); the row worker is cloned for AVX2+FMA (x86-64-v3) and the
+// baseline, picked at load time. OpenMP shares ROWS_PER_TASK rows per task, only for tensors of PAR_MIN elements or
+// more.
 #pragma GCC optimize("no-trapping-math")  // lets the vectoriser if-convert the selects; no value changes
 #include "ke_abi.h"
 #include <string.h>
