@@ -46,7 +46,7 @@ def _friendly(fn: Callable) -> Callable:
 
 def open_archive(spec: str | None, revision: str | None):
     """A store plus the provenance string `name@commit` for the card."""
-    from hub.store import open_store
+    from hub.archive import open_store
 
     if spec and not spec.startswith("hf://") and not Path(spec).expanduser().exists() and spec.count("/") == 1 \
             and not spec.startswith((".", "~")):

@@ -60,6 +60,12 @@ class Settings:
     cpu_timing_threads: int
     print_failures: bool
 
+    def archive_path(self) -> Path:
+        """The local archive used when none is named: KERNEL_EVOLVE_ARCHIVE when it is a path, else the default."""
+        if self.archive and not self.archive.startswith("hf://"):
+            return Path(self.archive).expanduser()
+        return Path.home() / ".cache" / "kernel-evolve" / "archive"
+
 
 def _parse(s: Setting, raw: str) -> object:
     name = PREFIX + s.name

@@ -19,7 +19,8 @@ from rich.table import Table
 
 from hub.exit_codes import ExitCode
 from hub.schema import ArchiveError
-from hub.store import ArchiveStore, default_archive_path, open_store
+from hub.archive import default_archive_path, open_store
+from hub.store import ArchiveStore
 
 app = typer.Typer(help="The kernel archive: a versioned dataset repo, local (git) or on the Hub.",
                   no_args_is_help=True, add_completion=False)

@@ -177,7 +177,7 @@ class HubStore:
         for path, f in self.files(head).items():
             if not is_shard(path):
                 continue
-            ck = (path, _oid(f))
+            ck = (path, content_id(f))
             if ck not in self._shards:
                 t, nbytes = self.read_columns(path, head, SUMMARY_COLUMNS)
                 self._shards[ck] = ([tuple(k) for k in table_keys(t)], summarize(t, split_of_path(path), nbytes=nbytes))
@@ -310,7 +310,7 @@ class HubStore:
         return datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES))
 
 
-def _oid(f: Any) -> str:
+def content_id(f: Any) -> str:
     """The content id of a listed file: its LFS sha256, else its git blob id."""
     return f.lfs.sha256 if f.lfs else f.blob_id
 

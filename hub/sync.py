@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from tqdm.auto import tqdm
 
-from hub.hub_store import HubStore, _oid
+from hub.hub_store import HubStore, content_id
 from hub.local_store import LocalStore
 from hub.schema import KEY_COLUMNS, ArchiveError, table_keys
 from hub.shards import card_after, encode, is_shard, split_of_path
@@ -107,7 +107,7 @@ def pull(remote: HubStore, local: LocalStore, *, revision: str | None = None, pr
     previous = remote.files(commits[start - 1].commit_id) if start else {}
     for c in tqdm(commits[start:], desc=f"pull {remote.repo_id}", unit="commit", disable=not progress):
         now = remote.files(c.commit_id)
-        changed = [p for p, f in now.items() if p not in previous or _oid(previous[p]) != _oid(f)]
+        changed = [p for p, f in now.items() if p not in previous or content_id(previous[p]) != content_id(f)]
         files = {p: remote.download(p, c.commit_id) for p in changed}
         gone = [p for p in previous if p not in now]
         if any(is_shard(p) for p in [*files, *gone]) or "README.md" in files:

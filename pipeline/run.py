@@ -22,7 +22,8 @@ from harness.judge.reference import resolve_backend
 from harness.judge.verify import check_functional as harness_check_functional
 from harness.task import load_task, parse_task_source
 from harness.types import TaskRef, Verdict
-from hub.store import ArchiveStore, open_store
+from hub.archive import open_store
+from hub.store import ArchiveStore
 from pipeline.archiving import ArchiveWriter
 from pipeline.innovation import stepping_stones
 from pipeline.journal import Journal

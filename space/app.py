@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def _store(archive: str | None) -> Any:
-    from hub.store import open_store
+    from hub.archive import open_store
     return open_store(archive)
 
 

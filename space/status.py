@@ -87,8 +87,8 @@ def running_line(snap: Snapshot, settings: RunSettings, *, functional: bool, now
 
 
 def _last_verdict(members: list[Member]) -> Verdict | None:
-    m = next((m for m in reversed(members) if m.verdict_json), None)
-    return Verdict.from_json(m.verdict_json) if m else None
+    m = next((m for m in reversed(members) if m.verdict is not None), None)
+    return m.verdict if m else None
 
 
 def _lines(text: str, n: int = 3, width: int = 300) -> str:

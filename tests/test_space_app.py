@@ -99,7 +99,7 @@ def test_save_appends_verified_kernels_and_archive_tab_lists_them(space, gelu_ru
     assert len(ranked) == table.num_rows and ranked[0][1] == TASK, ranked
     speeds = [r[5] for r in ranked]
     assert speeds == sorted(speeds, reverse=True)
-    assert _rows(stats)[0][0] == 1 and _rows(stats)[0][2] == table.num_rows
+    assert _rows(stats)[0][0] == int(TASK.split("/")[0].removeprefix("level")) and _rows(stats)[0][2] == table.num_rows
 
 
 def _runs(work: Path) -> int:
@@ -129,7 +129,7 @@ def test_over_long_input_is_refused(space):
 def test_bad_settings_are_refused_with_the_accepted_forms(space):
     out = space["client"].predict(builtin_source(TASK), TASK, "gpt:nonsense", 1, 1, "cpu", "small", api_name="/run")
     assert out[0].startswith("✗") and "unknown operator" in out[0] and "tune" in out[0]
-    from space.app import _cuda
+    from space.app import cuda_ready as _cuda
     if not _cuda():
         out = space["client"].predict(builtin_source(TASK), TASK, "tune", 1, 1, "cuda", "small", api_name="/run")
         assert out[0].startswith("✗") and "no CUDA device" in out[0], out[0]
