@@ -1,4 +1,4 @@
-"""The model card of a fine-tuned kernel writer, rendered from cards/model_card.md.j2 with huggingface_hub.
+"""The model card of a fine-tuned kernel writer, rendered from finetune/templates/model_card.md.j2 (huggingface_hub).
 
 This module owns the card: its YAML front matter (through `huggingface_hub.ModelCardData`,
 so `model-index` eval results are in the Hub's own format) and its body (base model,
@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from finetune.evaluate import EvalReport, Metrics
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "cards" / "model_card.md.j2"
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md.j2"   # package data
 EVAL_RESULTS = "eval_results.json"
 TASK_DATASET = "kernel-evolve/tasks"     # the dataset type eval results are reported against
 
@@ -88,7 +88,8 @@ def report_from_json(d: dict[str, Any]) -> EvalReport:
     return EvalReport(model=d["model"], backend=d["backend"], n=d["n"], ks=tuple(d["ks"]),
                       ps=tuple(float(p) for p in d["ps"]), levels=tuple(metrics(m) for m in d["levels"]),
                       overall=metrics(d["overall"]),
-                      samples=tuple(Sample(**{**s, "flags": tuple(s["flags"])}) for s in d["samples"]))
+                      samples=tuple(Sample(**{**s, "flags": tuple(s["flags"])}) for s in d["samples"]),
+                      train_tasks=tuple(d.get("train_tasks", ())))
 
 
 def _flat(d: dict[str, Any], keys: Sequence[str]) -> list[tuple[str, Any]]:

@@ -2,7 +2,8 @@
 
 Heavy libraries (transformers, trl, peft, datasets) are imported inside the
 commands, so the rest of the CLI works on a machine without them. Errors print
-one actionable line and exit with status 2.
+one actionable line and exit by `hub.exit_codes`: 2 for bad input or options,
+3 for an archive or Hub error (reading the archive, pushing the model).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hub.exit_codes import ExitCode
+
 app = typer.Typer(help="Fine-tune an open model on verified kernels (TRL + PEFT), evaluate it, push it.",
                   no_args_is_help=True, add_completion=False)
 out = Console()
@@ -25,22 +28,25 @@ def _friendly(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from finetune.examples import ExampleError
-        from finetune.push import PushError
+        from finetune.push import HubPushError, PushError
         from finetune.sft import FinetuneError
         from harness.task import TaskError
         from hub.schema import ArchiveError
 
         try:
             return fn(*args, **kwargs)
-        except (ExampleError, FinetuneError, PushError, ArchiveError, TaskError, ValueError) as e:
+        except (ArchiveError, HubPushError) as e:
             err.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(2) from None
+            raise typer.Exit(ExitCode.ARCHIVE) from None
+        except (ExampleError, FinetuneError, PushError, TaskError, ValueError) as e:
+            err.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(ExitCode.USAGE) from None
     return wrapper
 
 
 def open_archive(spec: str | None, revision: str | None):
     """A store plus the provenance string `name@commit` for the card."""
-    from hub.store import open_store
+    from hub.archive import open_store
 
     if spec and not spec.startswith("hf://") and not Path(spec).expanduser().exists() and spec.count("/") == 1 \
             and not spec.startswith((".", "~")):
@@ -99,7 +105,8 @@ def sft(
     lr: Optional[float] = typer.Option(None, help="Learning rate (default 2e-4 LoRA, 2e-5 full)."),
     batch_size: int = typer.Option(1, help="Per-device batch size."),
     grad_accum: int = typer.Option(8, help="Gradient accumulation steps."),
-    max_length: int = typer.Option(4096, help="Max tokens per example (longer prompts are dropped)."),
+    max_length: int = typer.Option(4096, help="Max tokens per example, prompt + kernel (longer examples are "
+                                   "dropped and counted, never truncated)."),
     lora_r: int = typer.Option(16, help="LoRA rank."),
     min_speedup: float = typer.Option(0.0, help="Keep verified kernels at least this much faster than eager."),
     allow_library_calls: bool = typer.Option(False, help="Also train on kernels that call ATen/cuBLAS compute ops."),
@@ -123,8 +130,12 @@ def sft(
     err.print(f"examples: {json.dumps(summary(dd))}")
     settings = SFTSettings(base=base, output_dir=str(output), lora=lora, max_steps=max_steps, epochs=epochs,
                            learning_rate=lr, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
-                           lora_r=lora_r, lora_alpha=2 * lora_r, resume=resume, datasets=(prov,))
+                           lora_r=lora_r, lora_alpha=2 * lora_r, resume=resume, datasets=(prov,),
+                           eval_fraction=eval_fraction, split_salt=opts.split_salt)
     res = train_sft(settings, dd)
+    if res.dropped_train or res.dropped_eval:
+        err.print(f"dropped {res.dropped_train} training and {res.dropped_eval} eval example(s) longer than "
+                  f"--max-length {max_length} tokens (never truncated)")
     write_model_card(output, license=license, repo_id=push)
     out.print(f"trained {res.global_step} steps (train loss {res.train_loss}, eval loss {res.eval_loss}); "
               f"saved to {output}\nuse it with --operator {res.operator_spec}")
@@ -136,7 +147,10 @@ def sft(
 @_friendly
 def eval_(
     model: str = typer.Argument(..., help="Adapter or model folder, Hub model id, or an operator spec local:/hf:."),
-    tasks: List[str] = typer.Option(None, "--tasks", "-t", help="Task ids, files, levelN or all (repeatable)."),
+    tasks: List[str] = typer.Option(None, "--tasks", "-t", help="Task ids, files, levelN or all (repeatable; "
+                                    "default: the built-in tasks of the archive's held-out split)."),
+    include_train_tasks: bool = typer.Option(False, "--include-train-tasks", help="Allow tasks of the train "
+                                             "split (the model may have seen them; the report and card say so)."),
     base: Optional[str] = typer.Option(None, help="Base model for an adapter folder (default: its adapter_config)."),
     n: int = typer.Option(1, "-n", help="Samples per task."),
     k: List[int] = typer.Option([1], "-k", help="pass@k values (each <= n)."),
@@ -150,15 +164,22 @@ def eval_(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON here."),
 ) -> None:
     """Generate kernels with the model through the pipeline's prompts and verify them with the harness."""
+    import dataclasses
+
     from finetune.card import save_eval, write_model_card
     from finetune.evaluate import evaluate
+    from finetune.heldout import choose_tasks, split_for
 
     spec, folder = operator_spec(model, base)
-    ids = resolve_tasks(tasks)
-    err.print(f"evaluating {spec} on {len(ids)} task(s), {n} sample(s) each")
+    split = split_for(folder)
+    ids, trained = choose_tasks(resolve_tasks(tasks) if tasks else [], split, include_train=include_train_tasks)
+    err.print(f"evaluating {spec} on {len(ids)} task(s), {n} sample(s) each"
+              + (f"; {len(trained)} of them in the train split" if trained else
+                 f" (held-out split, eval_fraction={split.eval_fraction})"))
     rep = evaluate(spec, ids, n=n, ks=tuple(k), ps=tuple(p), backend=backend, size=size, seeds=seeds,
                    temperature=temperature, max_new_tokens=max_new_tokens,
                    progress=lambda s: err.print(f"  {s.task_id} #{s.index}: {s.status}"))
+    rep = dataclasses.replace(rep, train_tasks=tuple(trained))
     table = Table("split", "tasks", "samples", "compile", "correct", *[f"pass@{x}" for x in rep.ks],
                   *[f"fast_{x:g}" for x in rep.ps])
     for m in (*rep.levels, rep.overall):

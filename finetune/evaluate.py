@@ -77,9 +77,21 @@ class EvalReport:
     levels: tuple[Metrics, ...]
     overall: Metrics
     samples: tuple[Sample, ...]
+    train_tasks: tuple[str, ...] = ()    # tasks of the model's train split scored anyway (--include-train-tasks)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
+
+
+def candidate_format(code: str) -> str:
+    """The format of a generated kernel (A, or K when it answers with a `ke_launch` launcher); A when unclear,
+    which is what the prompt asks for, so the harness judges it and says what is wrong."""
+    from harness.candidate import CandidateError, detect_format
+
+    try:
+        return detect_format(code)
+    except CandidateError:
+        return "A"
 
 
 def compiled_of(v: Verdict) -> bool:
@@ -170,7 +182,7 @@ def evaluate(model: str, tasks: Sequence[str | TaskRef], *, n: int = 1, ks: Sequ
                     if c.error:
                         raise ExtractError(f"the operator failed: {c.error}")
                     code = extract_code(c.text, "cpp")
-                    pending.append((i, ex.submit(Candidate(task=task, source=code, format="A",
+                    pending.append((i, ex.submit(Candidate(task=task, source=code, format=candidate_format(code),
                                                            name=f"eval-{i}"), **kw)))
                 except ExtractError as e:
                     pending.append((i, failed_verdict(task, c.text, str(e), backend)))

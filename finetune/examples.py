@@ -233,11 +233,12 @@ def examples_from_store(store: Any, *, revision: str | None = None, options: Exa
 
 
 def summary(dd: Mapping[str, Any]) -> dict[str, Any]:
-    """Counts per split and kind, and the tasks in each split (for logs and the model card)."""
+    """Counts per split and kind, and the tasks in each split (for logs, the model card and `finetune eval`)."""
     out: dict[str, Any] = {}
     for s in SPLITS:
         d = dd[s]
         kinds = list(d["kind"]) if len(d) else []
+        task_ids = sorted(set(d["task_id"])) if len(d) else []
         out[s] = {"examples": len(d), "translate": kinds.count("translate"), "repair": kinds.count("repair"),
-                  "tasks": len(set(d["task_id"])) if len(d) else 0}
+                  "tasks": len(task_ids), "task_ids": task_ids}
     return out

@@ -22,6 +22,10 @@ class PushError(RuntimeError):
     """A push that cannot proceed; the message says what to do."""
 
 
+class HubPushError(PushError):
+    """The Hub refused or failed the push (exit code 3, like an archive error)."""
+
+
 @dataclass(frozen=True)
 class PushResult:
     repo_id: str
@@ -74,11 +78,11 @@ def push_model(folder: str | Path, repo_id: str, *, token: str | None = None, en
         except HfHubHTTPError as e:
             code = getattr(e.response, "status_code", None)
             if code == 401:
-                raise PushError("the Hub rejected the request: log in with `hf auth login` or set HF_TOKEN "
+                raise HubPushError("the Hub rejected the request: log in with `hf auth login` or set HF_TOKEN "
                                 "to a token with write access") from None
             if code == 403:
-                raise PushError(f"your token cannot write to {repo_id}: pick a repo you own") from None
-            raise PushError(f"push to {repo_id} failed: {e}") from None
+                raise HubPushError(f"your token cannot write to {repo_id}: pick a repo you own") from None
+            raise HubPushError(f"push to {repo_id} failed: {e}") from None
         files = tuple(sorted(p.relative_to(src).as_posix() for p in src.rglob("*")
                              if p.is_file() and not any(part.startswith("checkpoint-") for part in p.parts)))
     return PushResult(repo_id=repo_id, commit_id=info.oid, url=str(info.repo_url), files=files, merged=merged)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from harness.task import TaskError, parse_task_source
+from finetune.evaluate import candidate_format
 from harness.types import Candidate, TaskRef, Verdict
 from pipeline.extract import ExtractError, extract_code
 
@@ -102,7 +103,7 @@ class HarnessReward:
         for comp, tid, src in zip(completions, task_id, task_source):
             try:
                 code = extract_code(completion_text(comp), "cpp")
-                cand = Candidate(task=self.task(tid, src), source=code, format="A", name="grpo")
+                cand = Candidate(task=self.task(tid, src), source=code, format=candidate_format(code), name="grpo")
                 futures.append(self.executor.submit(cand, **verify_kw))
             except (ExtractError, TaskError):
                 futures.append(None)

@@ -7,6 +7,11 @@ tokenizer, and record what was done in `training_config.json` for the model
 card). The datasets are TRL conversational prompt/completion datasets from
 `finetune.examples`; TRL computes the loss on the completion only for such
 datasets (`completion_only_loss=None` resolves to True), which we make explicit.
+
+Examples longer than `max_length` tokens (prompt plus completion, under the base
+model's chat template) are *dropped and counted* before training, never
+truncated: a truncated kernel teaches the model to stop mid-function. TRL's own
+`max_length` would truncate, so it is given None and our filter is the limit.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 TRAINING_CONFIG = "training_config.json"
 log = logging.getLogger(__name__)
@@ -53,6 +58,8 @@ class SFTSettings:
     resume: bool = True                      # continue from the newest checkpoint-* in output_dir
     eval: bool = True                        # evaluate the eval split at the end (when it is not empty)
     datasets: tuple[str, ...] = ()           # provenance for the card: "owner/name@revision" or "path@commit"
+    eval_fraction: float = 0.1               # how the examples were split by task (recorded for `finetune eval`)
+    split_salt: str = "kernel-evolve"
     extra: dict[str, Any] = field(default_factory=dict)   # more SFTConfig arguments, passed through
 
     def lr(self) -> float:
@@ -78,6 +85,8 @@ class SFTResult:
     train_examples: int
     eval_examples: int
     operator_spec: str                   # how the pipeline loads it: local:BASE+ADAPTER or local:MODEL
+    dropped_train: int = 0               # examples over max_length, dropped before training (never truncated)
+    dropped_eval: int = 0
 
 
 def load_tokenizer(base: str):
@@ -120,7 +129,7 @@ def sft_config(s: SFTSettings, *, bf16: bool, has_eval: bool):
     kw: dict[str, Any] = dict(
         output_dir=s.output_dir, max_steps=s.max_steps, num_train_epochs=s.epochs, learning_rate=s.lr(),
         per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=s.batch_size,
-        gradient_accumulation_steps=s.grad_accum, max_length=s.max_length, warmup_steps=s.warmup_ratio,
+        gradient_accumulation_steps=s.grad_accum, max_length=None, **_warmup(SFTConfig, s.warmup_ratio),
         seed=s.seed, logging_steps=s.logging_steps, save_steps=s.save_steps, save_strategy="steps",
         save_total_limit=s.save_total_limit, bf16=bf16,
         completion_only_loss=True, packing=False, report_to="none", eval_strategy="no",
@@ -130,6 +139,12 @@ def sft_config(s: SFTSettings, *, bf16: bool, has_eval: bool):
         kw["gradient_checkpointing"] = True
     kw.update(s.extra)
     return SFTConfig(**kw)
+
+
+def _warmup(config_class: Any, ratio: float) -> dict[str, float]:
+    """A warmup ratio as the installed transformers spells it: `warmup_ratio` (4.x) or a float `warmup_steps` (5.x)."""
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return {"warmup_ratio": ratio} if "warmup_ratio" in names else {"warmup_steps": ratio}
 
 
 def _bf16(s: SFTSettings) -> bool:
@@ -146,8 +161,25 @@ def last_checkpoint(output_dir: str) -> str | None:
     return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
 
 
+def token_count(tok: Any, messages: list[dict[str, str]]) -> int:
+    """Tokens of a conversation under the tokenizer's chat template (as TRL tokenizes prompt + completion)."""
+    out = tok.apply_chat_template(list(messages), tokenize=True, return_dict=True)
+    return len(out["input_ids"] if isinstance(out, Mapping) else out)
+
+
+def drop_overlong(dataset: Any, tok: Any, max_length: int | None) -> tuple[Any, int]:
+    """The examples of at most `max_length` tokens (prompt + completion), and how many were dropped."""
+    if dataset is None or max_length is None or len(dataset) == 0:
+        return dataset, 0
+    keep = [i for i, ex in enumerate(dataset) if token_count(tok, ex["prompt"] + ex["completion"]) <= max_length]
+    return (dataset if len(keep) == len(dataset) else dataset.select(keep)), len(dataset) - len(keep)
+
+
 def make_trainer(settings: SFTSettings, dataset: Any, *, callbacks: list | None = None):
-    """The configured `trl.SFTTrainer` (base model, its chat template, LoRA, completion-only loss), not yet trained."""
+    """The configured `trl.SFTTrainer` (base model, its chat template, LoRA, completion-only loss), not yet trained.
+
+    Over-long examples are dropped first; the trainer's `dropped` attribute says how many per split.
+    """
     from trl import SFTTrainer
 
     train = dataset["train"]
@@ -155,9 +187,18 @@ def make_trainer(settings: SFTSettings, dataset: Any, *, callbacks: list | None 
     if len(train) == 0:
         raise FinetuneError("the training split is empty: the archive has no verified kernels that pass the filters "
                             "(lower --min-speedup, allow library calls, or verify more kernels)")
+    tok = load_tokenizer(settings.base)
+    n_train = len(train)
+    train, dropped_train = drop_overlong(train, tok, settings.max_length)
+    evald, dropped_eval = drop_overlong(evald, tok, settings.max_length)
+    if len(train) == 0:
+        raise FinetuneError(f"all {n_train} training examples are longer than max_length={settings.max_length} "
+                            "tokens (prompt + kernel) and were dropped; raise --max-length")
+    if dropped_train or dropped_eval:
+        log.warning("dropped %d training and %d eval examples longer than max_length=%s tokens (not truncated)",
+                    dropped_train, dropped_eval, settings.max_length)
     has_eval = settings.eval and evald is not None and len(evald) > 0
     bf16 = _bf16(settings)
-    tok = load_tokenizer(settings.base)
     model = load_model(settings.base, bf16=bf16)
     Path(settings.output_dir).mkdir(parents=True, exist_ok=True)
     trainer = SFTTrainer(
@@ -165,13 +206,7 @@ def make_trainer(settings: SFTSettings, dataset: Any, *, callbacks: list | None 
         eval_dataset=evald if has_eval else None, processing_class=tok,
         peft_config=lora_config(settings) if settings.lora else None, callbacks=callbacks,
     )
-    kept = len(trainer.train_dataset)
-    if kept == 0:
-        raise FinetuneError(f"all {len(train)} training examples were dropped: their prompts fill max_length="
-                            f"{settings.max_length} tokens, leaving no completion to learn; raise --max-length")
-    if kept < len(train):
-        log.warning("%d of %d training examples were dropped (prompt longer than max_length=%s)",
-                    len(train) - kept, len(train), settings.max_length)
+    trainer.dropped = {"train": dropped_train, "eval": dropped_eval}
     return trainer
 
 
@@ -179,7 +214,6 @@ def train_sft(settings: SFTSettings, dataset: Any, *, callbacks: list | None = N
     """Train on `dataset["train"]` (evaluate on `dataset["eval"]`), save the result in `settings.output_dir`."""
     trainer = make_trainer(settings, dataset, callbacks=callbacks)
     tok = trainer.processing_class
-    evald = dataset["eval"] if "eval" in dataset else None
     has_eval = trainer.eval_dataset is not None
     kept = len(trainer.train_dataset)
     resume = last_checkpoint(settings.output_dir) if settings.resume else None
@@ -196,9 +230,14 @@ def train_sft(settings: SFTSettings, dataset: Any, *, callbacks: list | None = N
         train_loss=float(out.training_loss) if out.training_loss is not None and math.isfinite(out.training_loss)
         else None,
         eval_loss=float(eval_loss) if eval_loss is not None else None, losses=losses, resumed_from=resume,
-        train_examples=kept, eval_examples=len(evald) if evald is not None else 0, operator_spec=spec,
+        train_examples=kept, eval_examples=len(trainer.eval_dataset) if has_eval else 0, operator_spec=spec,
+        dropped_train=trainer.dropped["train"], dropped_eval=trainer.dropped["eval"],
     )
-    write_training_config(settings, result, examples=_summary(dataset))
+    examples = _summary(dataset)
+    for split in ("train", "eval"):
+        if split in examples:
+            examples[split]["dropped_over_max_length"] = trainer.dropped[split]
+    write_training_config(settings, result, examples=examples)
     return result
 
 

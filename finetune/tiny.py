@@ -30,7 +30,7 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 2000):
     tok.train_from_iterator(list(corpus), trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>")
+                                   pad_token="<pad>", model_input_names=["input_ids", "attention_mask"])  # as Qwen2's
     fast.chat_template = CHAT_TEMPLATE
     return fast
 

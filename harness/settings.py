@@ -33,6 +33,8 @@ TABLE: tuple[Setting, ...] = (
     Setting("ARCHIVE", "text", "", "the archive: a path or hf://owner/name (default: ~/.cache/kernel-evolve/archive)"),
     Setting("BACKEND", "text", "auto", "the Space's backend: auto | cpu | cuda"),
     Setting("SPACE_MAX_RUNS", "int", "1", "evolution runs the Space executes at once"),
+    Setting("LLM_BASE_URL", "text", "", "the Space's OpenAI-compatible server for hf: operators (TGI, vLLM; default: "
+            "HF Inference Providers)"),
     Setting("CUDA_ARCH", "text", "", "compute capability to build for, like 9.0 (default: read from nvidia-smi)"),
     Setting("NO_PCH", "flag", "", "1: no shared precompiled torch header for CPU format-A builds"),
     Setting("NO_SPLIT", "flag", "", "1: build CUDA format-A sources whole (no kernel/host split)"),
@@ -49,6 +51,7 @@ class Settings:
     archive: str | None
     backend: str
     space_max_runs: int
+    llm_base_url: str
     cuda_arch: str
     no_pch: bool
     no_split: bool
@@ -56,6 +59,12 @@ class Settings:
     reference_cache_gb: float | None
     cpu_timing_threads: int
     print_failures: bool
+
+    def archive_path(self) -> Path:
+        """The local archive used when none is named: KERNEL_EVOLVE_ARCHIVE when it is a path, else the default."""
+        if self.archive and not self.archive.startswith("hf://"):
+            return Path(self.archive).expanduser()
+        return Path.home() / ".cache" / "kernel-evolve" / "archive"
 
 
 def _parse(s: Setting, raw: str) -> object:

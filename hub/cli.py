@@ -3,7 +3,8 @@
 Every command takes `--archive PATH` (or `hf://owner/name` where a Hub repo
 makes sense), defaulting to the one local archive at $KERNEL_EVOLVE_ARCHIVE
 or ~/.cache/kernel-evolve/archive; each command prints which archive it used.
-Errors print one actionable line and exit with status 1.
+Errors print one actionable line and exit with status 3 (archive or Hub error; see
+`hub.exit_codes`), never 1, which `verify` keeps for "not verified".
 """
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hub.exit_codes import ExitCode
 from hub.schema import ArchiveError
-from hub.store import ArchiveStore, default_archive_path, open_store
+from hub.archive import default_archive_path, open_store
+from hub.store import ArchiveStore
 
 app = typer.Typer(help="The kernel archive: a versioned dataset repo, local (git) or on the Hub.",
                   no_args_is_help=True, add_completion=False)
@@ -35,7 +38,7 @@ def _friendly(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except ArchiveError as e:
             err.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(1) from None
+            raise typer.Exit(ExitCode.ARCHIVE) from None
     return wrapper
 
 
@@ -164,6 +167,24 @@ def reverify(archive: Optional[str] = ArchiveOpt, limit: Optional[int] = typer.O
               f"{len(res.commits)} commit(s)")
     for task_id, reason in res.skipped[:10]:
         out.print(f"  skipped {task_id}: {reason}", highlight=False)
+
+
+@app.command()
+@_friendly
+def compact(archive: Optional[str] = ArchiveOpt,
+            tag: Optional[str] = typer.Option(None, "--tag", help="Tag for the compacted commit "
+                                              "(default: compacted-<UTC time>)."),
+            rows_per_shard: int = typer.Option(20_000, "--rows-per-shard", min=1, help="Rows per new shard."),
+            message: Optional[str] = typer.Option(None, "-m", "--message", help="Commit message.")) -> None:
+    """Rewrite many small shards into few, in one tagged commit (the same rows; older versions stay readable)."""
+    from hub.compact import compact as run
+
+    res = run(_open(archive), tag=tag, rows_per_shard=rows_per_shard, message=message)
+    if res.commit is None:
+        out.print(f"nothing to compact: {res.shards_before} shard(s), at most one per split")
+        return
+    out.print(f"compacted {res.shards_before} shards into {res.shards_after} ({res.rows} rows rewritten) "
+              f"in commit {res.commit[:12]}, tagged {res.tag}")
 
 
 @app.command()

@@ -13,21 +13,21 @@ dataset (the dedup/statistics index, push/pull commit maps) lives under
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import fcntl
 import json
 import os
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hub.card import Summary, render_card, summarize
-from hub.schema import ARROW_SCHEMA, ArchiveError, Row, as_rows, conform, split_for_level, table_keys, validate_table
+from hub.card import SUMMARY_COLUMNS, Summary, render_card, summarize, update_card
+from hub.schema import ARROW_SCHEMA, ArchiveError, Row, as_rows, conform, table_keys, validate_table
+from hub.shard_index import ShardIndex
+from hub.shards import Shard, by_split, encode_splits, nbytes_of
 from hub.store import CommitInfo, RefInfo
 
 _GIT_ENV = {
@@ -35,7 +35,6 @@ _GIT_ENV = {
     "GIT_COMMITTER_NAME": "kernel-evolve", "GIT_COMMITTER_EMAIL": "kernel-evolve@localhost",
     "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
 }
-_INDEX_COLUMNS = ["kernel_sha256", "task_id", "device", "status", "speedup_eager"]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -46,18 +45,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def shard_name() -> str:
-    """Unique, sortable shard file name: UTC timestamp plus a short random suffix."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:8] + ".parquet"
-
-
 class LocalStore:
     """A kernel archive in a local git directory. Create it with `init()` or by the first `append`."""
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path).expanduser().resolve()
         self._meta = self.path / ".git" / "kernel-evolve"
-        self._index_cache: tuple[int, dict[str, dict]] = (0, {})
+        self._index = ShardIndex(self._meta / "index.jsonl")
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.path)!r})"
@@ -154,48 +148,26 @@ class LocalStore:
 
     # ---- the dedup + statistics index ---------------------------------------------------------
     def _index_entries(self) -> dict[str, dict]:
-        """shard path -> {"keys": [...], "summary": {...}} for the shards of HEAD (reads only new index lines)."""
-        path = self._meta / "index.jsonl"
-        offset, entries = self._index_cache
-        size = path.stat().st_size if path.exists() else 0
-        if size < offset:
-            offset, entries = 0, {}
-        if size > offset:
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read()
-            end = data.rfind(b"\n") + 1
-            for line in data[:end].splitlines():
-                try:
-                    e = json.loads(line)
-                    entries[e["shard"]] = e
-                except (ValueError, KeyError):
-                    continue  # a line cut by a kill: the shard is re-indexed below
-            offset += end
-        self._index_cache = (offset, entries)
+        """shard path -> {"keys": [...], "summary": {...}} for the shards of HEAD (indexing any it lacks)."""
+        entries = self._index.entries()
         head = self.head()
         tree = self._git("ls-tree", "-r", "--name-only", head, "--", "data").split() if head else []
         missing = [p for p in tree if p.endswith(".parquet") and p not in entries]
         for p, blob in self.blobs(head, missing).items():  # from git, not the folder: it may lag behind HEAD
-            table = pq.read_table(pa.BufferReader(blob), columns=_INDEX_COLUMNS + ["level"])
-            self._index_add(p, table, p.split("/")[1])
-        return {p: self._index_cache[1][p] for p in tree if p in self._index_cache[1]}
+            pf = pq.ParquetFile(pa.BufferReader(blob))
+            self._index.add(p, pf.read(columns=list(SUMMARY_COLUMNS)), p.split("/")[1], nbytes_of(pf))
+        return {p: entries[p] for p in tree if p in entries}
 
-    def _index_add(self, shard: str, table: pa.Table, split: str) -> None:
-        e = {"shard": shard, "keys": table_keys(table), "summary": summarize(table, split).to_json()}
-        self._meta.mkdir(parents=True, exist_ok=True)
-        with open(self._meta / "index.jsonl", "ab") as fh:
-            fh.write(json.dumps(e).encode() + b"\n")
-        self._index_cache[1][shard] = {**e, "keys": [list(k) for k in e["keys"]]}
+    def shard_summaries(self) -> dict[str, Summary]:
+        """Statistics of each shard at HEAD."""
+        return {p: Summary.from_json(e["summary"]) for p, e in self._index_entries().items()} if self.head() else {}
 
     def summary(self, revision: str | None = None) -> Summary:
         """Statistics of the archive at HEAD (or at a revision, read from its shards)."""
         if revision is not None:
-            t = self.read_table(revision)
             out = Summary()
-            for split in set(t.column("level").to_pylist()):
-                sub = t.filter(pc.equal(t.column("level"), split))
-                out.merge(summarize(sub, split_for_level(split)))
+            for split, part in by_split(self.read_table(revision)):
+                out.merge(summarize(part, split))
             return out
         out = Summary()
         if self.head() is None:
@@ -225,17 +197,21 @@ class LocalStore:
         _fsync_dir(dest.parent)
 
     def _commit_files(self, items: Sequence[tuple[str, bytes | pa.Table]], message: str, *,
-                      date: str | None = None) -> str:
+                      date: str | None = None, deletions: Sequence[str] = ()) -> str:
         """Stage fsynced temporary files straight into git's index, commit, then rename them into the tree.
 
         The working tree therefore never holds a file that no commit has (a reader of the folder, e.g.
         `load_dataset(path)`, sees the last commit or the one before it), and a kill before the commit
-        leaves only files under .git/kernel-evolve/tmp, which the next writer removes.
+        leaves only files under .git/kernel-evolve/tmp, which the next writer removes. `deletions` (paths
+        of the head's tree; only compaction and its replays remove files) leave the tree after the commit.
         """
         staged = [(rel, self._tmp_file(data, Path(rel).suffix)) for rel, data in items]
-        blobs = self._git("hash-object", "-w", "--", *[str(t) for _, t in staged]).split()
-        info = [a for (rel, _), b in zip(staged, blobs) for a in ("--cacheinfo", f"100644,{b},{rel}")]
-        self._git("update-index", "--add", *info)
+        if staged:
+            blobs = self._git("hash-object", "-w", "--", *[str(t) for _, t in staged]).split()
+            info = [a for (rel, _), b in zip(staged, blobs) for a in ("--cacheinfo", f"100644,{b},{rel}")]
+            self._git("update-index", "--add", *info)
+        if deletions:
+            self._git("update-index", "--force-remove", "--", *deletions)
         env_date = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else {}
         p = subprocess.run(
             ["git", "-C", str(self.path), "commit", "-q", "--allow-empty", "-F", "-"],
@@ -247,8 +223,11 @@ class LocalStore:
             dest = self.path / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)
-        for parent in {(self.path / rel).parent for rel, _ in staged}:
-            _fsync_dir(parent)
+        for rel in deletions:
+            (self.path / rel).unlink(missing_ok=True)
+        for parent in {(self.path / rel).parent for rel, _ in staged} | {(self.path / r).parent for r in deletions}:
+            if parent.is_dir():
+                _fsync_dir(parent)
         return self.resolve(None)
 
     def append(self, rows: Sequence[Row] | pa.Table, message: str) -> str:
@@ -275,32 +254,59 @@ class LocalStore:
         return table if len(keep) == table.num_rows else table.take(pa.array(keep, pa.int64()))
 
     def _commit_table(self, table: pa.Table, message: str) -> str:
-        levels = table.column("level")
-        written: list[tuple[str, pa.Table, str]] = []
-        name = shard_name()
-        for level in sorted({v for v in levels.to_pylist()}, key=lambda v: (v is None, v)):
-            part = table.filter(pc.is_null(levels) if level is None else pc.equal(levels, level))
-            split = split_for_level(level)
-            written.append((f"data/{split}/{name}", part, split))
-        summary = self.summary()
-        for _, part, split in written:
-            summary.merge(summarize(part, split))
-        items: list[tuple[str, bytes | pa.Table]] = [(rel, part) for rel, part, _ in written]
-        head = self._commit_files(items + [("README.md", render_card(summary).encode())], message)
-        for rel, part, split in written:
-            self._index_add(rel, part, split)
+        return self._commit_shards(encode_splits(table), message)
+
+    def _commit_shards(self, shards: Sequence[Shard], message: str, *, remove: Sequence[str] = ()) -> str:
+        """One commit that adds `shards`, removes the shards `remove` and updates the card in place."""
+        summary = Summary()
+        gone = set(remove)
+        for shard, e in self._index_entries().items():
+            if shard not in gone:
+                summary.merge(Summary.from_json(e["summary"]))
+        for sh in shards:
+            summary.merge(summarize(sh.table, sh.split, nbytes=sh.nbytes))
+        card = update_card(self.card_text(), summary)
+        items: list[tuple[str, bytes | pa.Table]] = [(sh.path, sh.data) for sh in shards]
+        head = self._commit_files(items + [("README.md", card.encode())], message, deletions=sorted(gone))
+        for sh in shards:
+            self._index.add(sh.path, sh.table, sh.split, sh.nbytes)
         return head
 
-    def commit_files(self, files: dict[str, bytes], message: str, *, date: str | None = None) -> str:
-        """Commit given files verbatim (used by `pull` to replay a remote commit). Shards are never rewritten."""
+    def card_text(self, revision: str | None = None) -> str | None:
+        """The README.md (dataset card) at a revision (default HEAD), or None."""
+        if self.head() is None:
+            return None
+        commit = self.resolve(revision)
+        if "README.md" not in self._git("ls-tree", "--name-only", commit, "--", "README.md").split():
+            return None
+        return self.blobs(commit, ["README.md"])["README.md"].decode("utf-8", errors="replace")
+
+    def rewrite_shards(self, plan: Callable[[str], tuple[list[Shard], list[str]]], message: str) -> str | None:
+        """Replace shards in one commit (compaction): `plan(head)` says which to add and which to remove."""
+        self._require()
+        with self._locked():
+            shards, remove = plan(self.resolve(None))
+            return self._commit_shards(shards, message, remove=remove) if remove else None
+
+    def shard_paths(self, revision: str | None = None) -> list[str]:
+        return sorted(p for p in self.files_at(revision, "data") if p.endswith(".parquet"))
+
+    def read_shard(self, path: str, revision: str) -> pa.Table:
+        return pq.read_table(pa.BufferReader(self.blobs(revision, [path])[path]))
+
+    def commit_files(self, files: dict[str, bytes], message: str, *, date: str | None = None,
+                     deletions: Sequence[str] = ()) -> str:
+        """Commit given files verbatim (used by `pull` to replay a remote commit). Shards are never rewritten;
+        `deletions` (a replayed compaction) removes files of the head commit."""
         if not self.exists():
             self.init(initial_commit=False)
         with self._locked():
-            existing = set(self.files_at(None, "data")) if self.head() else set()
-            clash = sorted(set(files) & existing)
+            existing = set(self.files_at(None)) if self.head() else set()
+            clash = sorted(p for p in set(files) & existing if p.startswith("data/"))
             if clash:
                 raise ArchiveError(f"refusing to rewrite the existing shard(s) {', '.join(clash)}")
-            return self._commit_files(sorted(files.items()), message, date=date)
+            gone = [p for p in deletions if p in existing]
+            return self._commit_files(sorted(files.items()), message, date=date, deletions=gone)
 
     def tag(self, name: str, message: str = "", revision: str | None = None) -> None:
         self._require()
@@ -353,6 +359,10 @@ class LocalStore:
         """Paths a commit added or modified (relative to its first parent)."""
         return self._git("diff-tree", "--root", "--no-commit-id", "-r", "--name-only", "--diff-filter=AM", commit).split()
 
+    def deleted_files(self, commit: str) -> list[str]:
+        """Paths a commit removed (relative to its first parent): only a compaction removes shards."""
+        return self._git("diff-tree", "--root", "--no-commit-id", "-r", "--name-only", "--diff-filter=D", commit).split()
+
     def blobs(self, commit: str, paths: Sequence[str]) -> dict[str, bytes]:
         """The contents of files at a commit, through one `git cat-file --batch`."""
         if not paths:
@@ -388,11 +398,12 @@ class LocalStore:
         return datasets.Dataset(self.read_table(revision, split), info=datasets.DatasetInfo(features=FEATURES))
 
     # ---- push/pull bookkeeping ------------------------------------------------------------------
-    def commit_map(self, remote: str) -> dict[str, str]:
-        """local commit id -> remote commit id for a Hub repo this archive was pushed to or pulled from."""
-        p = self._meta / "remotes" / (remote.replace("/", "__") + ".json")
+    def commit_map(self, remote: str, kind: str = "commits") -> dict[str, str]:
+        """local commit id -> remote commit id for a Hub repo this archive was pushed to or pulled from
+        (`kind="merges"`: a local merge commit -> the remote commit whose rows it merged)."""
+        p = self._meta / "remotes" / (remote.replace("/", "__") + ("" if kind == "commits" else f".{kind}") + ".json")
         return json.loads(p.read_text()) if p.exists() else {}
 
-    def save_commit_map(self, remote: str, mapping: dict[str, str]) -> None:
-        self._write_atomic(self._meta / "remotes" / (remote.replace("/", "__") + ".json"),
-                           json.dumps(mapping, indent=0).encode())
+    def save_commit_map(self, remote: str, mapping: dict[str, str], kind: str = "commits") -> None:
+        name = remote.replace("/", "__") + ("" if kind == "commits" else f".{kind}") + ".json"
+        self._write_atomic(self._meta / "remotes" / name, json.dumps(mapping, indent=0).encode())

@@ -18,7 +18,6 @@ from hub.schema import Row
 if TYPE_CHECKING:
     import datasets
 
-ENV_ARCHIVE = "KERNEL_EVOLVE_ARCHIVE"
 
 
 @dataclass(frozen=True)
@@ -55,18 +54,3 @@ class ArchiveStore(Protocol):
 
     def read(self, revision: str | None = None, split: str | None = None) -> "datasets.Dataset": ...
 
-
-def default_archive_path() -> Path:
-    env = os.environ.get(ENV_ARCHIVE)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "kernel-evolve" / "archive"
-
-
-def open_store(spec: str | os.PathLike[str] | None = None, *, token: str | None = None) -> ArchiveStore:
-    """A store from a path, `hf://owner/name` (a Hub dataset repo), or None (the default local archive)."""
-    if spec is not None and str(spec).startswith("hf://"):
-        from hub.hub_store import HubStore
-
-        return HubStore(str(spec)[len("hf://"):], token=token)
-    from hub.local_store import LocalStore
-
-    return LocalStore(Path(spec).expanduser() if spec is not None else default_archive_path())

@@ -1,21 +1,51 @@
 """The `kernel-evolve` command line: one Typer app that gathers each package's commands.
 
-This module owns only the wiring and the two harness commands (`verify`,
-`tasks`); every other command lives beside the code it drives and is
-registered here.
+This module owns only the wiring, `--version` and the two harness commands
+(`verify`, `tasks`); every other command lives beside the code it drives and is
+registered here. Every command exits by one convention (`hub.exit_codes`):
+0 ok, 1 `verify`'s "not verified", 2 bad input or usage, 3 archive or Hub
+error, 4 internal error (a bug: `main` prints the traceback), 130 interrupted.
 """
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from hub.exit_codes import ExitCode
+
+DISTRIBUTION = "kernel-evolve"
 app = typer.Typer(help="Turn PyTorch code into verified, fast CUDA kernels.", no_args_is_help=True,
                   add_completion=False)
 console = Console()
+
+
+def version_line() -> str:
+    """`kernel-evolve X.Y.Z (from WHERE, Python A.B.C)`: the installed distribution and where its code lives."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version(DISTRIBUTION)
+    except PackageNotFoundError:
+        v = "unknown (not installed: running from a source tree)"
+    where = Path(__file__).resolve().parent.parent
+    return f"{DISTRIBUTION} {v} (from {where}, Python {sys.version.split()[0]})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_line())
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the version and where it is installed, then exit.")) -> None:
+    """Turn PyTorch code into verified, fast CUDA kernels."""
 
 
 @app.command()
@@ -57,13 +87,13 @@ def verify(
                        compile_baseline=compile_baseline, timeout_s=timeout)
     except (TaskError, CandidateError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USAGE)
     if as_json:
         sys.stdout.write(v.to_json(indent=2) + "\n")
     else:
         from pipeline.report import print_verdict
         print_verdict(v, console)
-    raise typer.Exit(0 if v.status == "verified" else 1)
+    raise typer.Exit(ExitCode.OK if v.status == "verified" else ExitCode.NOT_VERIFIED)
 
 
 def _register() -> None:
@@ -91,8 +121,17 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
+def main() -> None:
+    """The console entry point: `app`, with an unexpected exception exiting 4 (never 1, which means "not verified")."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception:  # noqa: BLE001 - a bug: show it whole, under its own exit code
+        traceback.print_exc()
+        sys.stderr.write(f"kernel-evolve: internal error (exit {int(ExitCode.INTERNAL)}); please report the traceback "
+                         "above with the output of `kernel-evolve --version`\n")
+        sys.exit(ExitCode.INTERNAL)
 
 
 if __name__ == "__main__":  # pragma: no cover

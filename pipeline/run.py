@@ -22,7 +22,8 @@ from harness.judge.reference import resolve_backend
 from harness.judge.verify import check_functional as harness_check_functional
 from harness.task import load_task, parse_task_source
 from harness.types import TaskRef, Verdict
-from hub.store import ArchiveStore, open_store
+from hub.archive import open_store
+from hub.store import ArchiveStore
 from pipeline.archiving import ArchiveWriter
 from pipeline.innovation import stepping_stones
 from pipeline.journal import Journal
@@ -46,7 +47,7 @@ class RunConfig:
     population: int = 4              # proposals per generation per task
     islands: int = 2
     backend: str = "auto"
-    kernel_format: str = "A"         # A | K: the format the prompts ask operators for
+    kernel_format: str = "K"         # K | A: the format the prompts ask operators for (and seeds are taken in first)
     archive: str | None = None       # path or hf://owner/name; None = the default local archive
     archive_failed: bool = False     # also append failed kernels (with their errors) as repair data
     archive_batch: int = 8
@@ -103,12 +104,17 @@ class RunSummary:
 class Budget:
     """The run's budgets: LLM calls and tokens (for an operator that calls a model) and wall time."""
 
-    def __init__(self, config: RunConfig, progress: Progress, *, uses_llm: bool, wall_before: float):
+    def __init__(self, config: RunConfig, progress: Progress, *, uses_llm: bool, wall_before: float,
+                 should_stop: Callable[[], str] | None = None):
         self.config, self.progress, self.uses_llm, self.wall_before = config, progress, uses_llm, wall_before
+        self.should_stop = should_stop
         self.t0 = time.time()
 
     def before_call(self) -> None:
-        """Raises `Stop`, naming the budget, once one is spent."""
+        """Raises `Stop`, naming the budget, once one is spent (or why, once `should_stop` says so)."""
+        why = self.should_stop() if self.should_stop is not None else ""
+        if why:
+            raise Stop(why)
         cfg, pr = self.config, self.progress
         if self.uses_llm:
             if cfg.max_llm_calls is not None and pr.llm_calls >= cfg.max_llm_calls:
@@ -121,12 +127,14 @@ class Budget:
 
 class Run:
     """One run: the loop over its tasks' stages, on its journal (`pipeline.journal`), streaming verified
-    kernels into the archive (`pipeline.archiving`) under its budgets. Pass fakes for operator, executor,
-    store and check_functional in tests."""
+    kernels into the archive (`pipeline.archiving`) under its budgets. `should_stop()` is asked before every
+    operator call and ends the run cleanly, as a spent budget does, when it returns a reason (a Stop button).
+    Pass fakes for operator, executor, store and check_functional in tests."""
 
     def __init__(self, config: RunConfig, run_dir: str | Path, *, operator: Operator | None = None,
                  executor: Executor | None = None, store: ArchiveStore | None = None,
-                 check_functional: Callable[..., Verdict] | None = None, console: Console | None = None):
+                 check_functional: Callable[..., Verdict] | None = None, console: Console | None = None,
+                 should_stop: Callable[[], str] | None = None):
         self.config, self.dir = config, Path(run_dir)
         self.backend = resolve_backend(config.backend)      # validate before anything is written
         if config.strategy not in ("islands", "best_of_n"):
@@ -159,7 +167,8 @@ class Run:
             if e.get("event") == "call":
                 self.progress.call(e.get("tokens", 0), e.get("cost_usd", 0.0), e.get("llm", False))
         self.functional = past.functional
-        self.budget = Budget(config, self.progress, uses_llm=self.operator.uses_llm, wall_before=past.wall_before)
+        self.budget = Budget(config, self.progress, uses_llm=self.operator.uses_llm, wall_before=past.wall_before,
+                             should_stop=should_stop)
         self.archive = ArchiveWriter(self.store, self.journal, archived=past.archived, batch=config.archive_batch,
                                      archive_failed=config.archive_failed, run_id=config.run_id,
                                      operator=config.operator, task=self.task, functional=self.functional)
@@ -210,7 +219,8 @@ class Run:
             return "functionalize failed"
         if not self.population.verified(tid):
             is_llm = self.operator.uses_llm
-            found = find_seeds(ftask, backend=self.backend, store=self.store) if self.config.use_seed else []
+            found = find_seeds(ftask, backend=self.backend, store=self.store, kernel_format=self.config.kernel_format) \
+                if self.config.use_seed else []
             self.progress.stage(tid, "translate" if is_llm else "seed")
             stones = stepping_stones(self.store, ftask, backend=self.backend, k=self.config.inspirations) \
                 if is_llm else ()

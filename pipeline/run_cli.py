@@ -44,7 +44,7 @@ def evolve(
     islands: int = typer.Option(2, min=1),
     strategy: str = typer.Option("islands", help="islands | best_of_n"),
     backend: str = typer.Option("auto", help="auto | cpu | cuda"),
-    kernel_format: str = typer.Option("A", "--format", help="A (torch extension) | K (C-ABI, ~1 s builds): what "
+    kernel_format: str = typer.Option("K", "--format", help="K (C-ABI, ~1 s builds) | A (torch extension): what "
                                       "the prompts ask LLM operators for"),
     archive: Optional[str] = typer.Option(None, help="archive path or hf://owner/name (default: the local archive)"),
     run_dir: Optional[Path] = typer.Option(None, help="run directory (default: ./runs/<time>-<id>)"),

@@ -23,14 +23,16 @@ class Seed:
     origin: str          # "archive:<task_id>" or "known-good:<path>"
 
 
-def find_seeds(task: TaskRef, *, backend: str, store: ArchiveStore | None = None) -> list[Seed]:
-    """Starting kernels for `task`, best first: the archive's fastest of the task (or op), then the known-good one."""
+def find_seeds(task: TaskRef, *, backend: str, store: ArchiveStore | None = None, kernel_format: str = "K") -> list[Seed]:
+    """Starting kernels for `task`, best first: the archive's fastest of the task (or op), then the kernels shipped
+    beside it, the run's `kernel_format` first (format K builds in about a second, format A in 25-90 s)."""
     out: list[Seed] = []
     if store is not None:
         best = best_for_task(verified_kernels(store, backend=backend), task)
         if best is not None:
             out.append(Seed(best.kernel_code, f"archive:{best.task_id}"))
-    path = known_good_kernel(task, backend)
-    if path is not None and not any(s.source == path.read_text() for s in out):
-        out.append(Seed(path.read_text(), f"known-good:{path.name}"))
+    for fmt in dict.fromkeys((kernel_format, "K", "A")):
+        path = known_good_kernel(task, backend, format=fmt)
+        if path is not None and not any(s.source == path.read_text() for s in out):
+            out.append(Seed(path.read_text(), f"known-good:{path.name}"))
     return out

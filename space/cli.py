@@ -27,6 +27,8 @@ def launch(
     archive: Optional[str] = typer.Option(None, help="Archive path or hf://owner/name (default: the local archive)."),
     backend: str = typer.Option("auto", help="auto | cpu | cuda (auto uses CPU where there is no GPU)."),
     max_runs: int = typer.Option(1, min=1, help="Evolution runs at a time across all users (Gradio queue)."),
+    llm_base_url: Optional[str] = typer.Option(None, help="An OpenAI-compatible server (TGI, vLLM) for hf: "
+                                               "operators instead of HF Inference Providers."),
 ) -> None:
     """Launch the Space locally (the CPU backend where there is no GPU)."""
     if ctx.invoked_subcommand is not None:
@@ -34,16 +36,17 @@ def launch(
     if backend not in ("auto", "cpu", "cuda"):
         _fail(f"unknown backend {backend!r}: use auto, cpu or cuda")
     try:
-        from space.app import _cuda, build_app
+        from space.app import cuda_ready, build_app
     except ImportError as e:
         _fail(f"the Space needs its extras ({e.name} is missing): pip install 'kernel-evolve[space]'")
         return
-    if backend == "cuda" and not _cuda():
+    if backend == "cuda" and not cuda_ready():
         _fail("--backend cuda needs a CUDA device and nvcc; use --backend cpu (C++ kernels) on this machine")
     if backend == "auto":
-        backend = "cuda" if _cuda() else "cpu"
+        backend = "cuda" if cuda_ready() else "cpu"
     typer.echo(f"kernel-evolve Space: backend {backend}, archive {archive or 'the default local archive'}")
-    build_app(archive=archive, backend=backend, max_runs=max_runs).launch(server_name=host, server_port=port)
+    build_app(archive=archive, backend=backend, max_runs=max_runs,
+              llm_base_url=llm_base_url).launch(server_name=host, server_port=port)
 
 
 @space_app.command()

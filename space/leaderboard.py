@@ -2,12 +2,14 @@
 
 Reads any `ArchiveStore` (local or Hub) into a pandas frame, filters it by
 task, level, status, device and flags, sorts it by speedup, summarizes it per
-level and draws the per-level speedup distribution. An archive that does not
-exist yet, or cannot be read, is an empty leaderboard with a message, never a
-traceback.
+level and draws the per-level speedup distribution. `FrameCache` keeps the
+frame until the archive's head commit moves, so filtering re-reads nothing. An
+archive that does not exist yet, or cannot be read, is an empty leaderboard
+with a message, never a traceback.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pandas as pd
@@ -19,10 +21,10 @@ BOARD_COLUMNS = ["rank", "task_id", "op_name", "level", "status", "speedup_eager
 STAT_COLUMNS = ["level", "kernels", "verified", "tasks", "median speedup", "best speedup", "best task"]
 
 
-def load_frame(store: Any) -> tuple[pd.DataFrame, str]:
-    """All rows of the archive, and a note ("" when it read fine)."""
+def load_frame(store: Any, revision: str | None = None) -> tuple[pd.DataFrame, str]:
+    """All rows of the archive (at `revision`, default its head), and a note ("" when it read fine)."""
     try:
-        data = store.read()
+        data = store.read(revision=revision)
     except Exception as e:  # a missing or unreachable archive is an empty board
         return pd.DataFrame(columns=BOARD_COLUMNS), f"archive not readable yet ({type(e).__name__}: {str(e)[:200]})"
     if hasattr(data, "values") and not hasattr(data, "column_names"):   # a DatasetDict
@@ -34,6 +36,37 @@ def load_frame(store: Any) -> tuple[pd.DataFrame, str]:
         return pd.DataFrame(columns=BOARD_COLUMNS), "the archive is empty"
     df["flags"] = df["flags"].map(lambda f: ", ".join(f) if f is not None and len(f) else "")
     return df.reset_index(drop=True), ""
+
+
+def head_commit(store: Any) -> str | None:
+    """The archive's head commit, or None when it has none or cannot say (then nothing is cached)."""
+    try:
+        head = store.head()
+    except Exception:  # no commits yet, unreachable Hub: read afresh each time
+        return None
+    return str(head) if head else None
+
+
+class FrameCache:
+    """The archive's frame keyed by (archive, head commit): read once per commit, whatever the filters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[str, str] | None = None
+        self._value: tuple[pd.DataFrame, str] = (pd.DataFrame(columns=BOARD_COLUMNS), "")
+        self.reads = 0
+
+    def frame(self, store: Any, archive: str = "") -> tuple[pd.DataFrame, str]:
+        head = head_commit(store)
+        with self._lock:
+            if head is not None and self._key == (archive, head):
+                return self._value
+        value = load_frame(store, revision=head)
+        with self._lock:
+            self.reads += 1
+            if head is not None and not value[1].startswith("archive not readable"):
+                self._key, self._value = (archive, head), value
+        return value
 
 
 def choices(df: pd.DataFrame, column: str) -> list[str]:

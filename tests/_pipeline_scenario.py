@@ -16,7 +16,7 @@ from pipeline.operators.tune import set_tunable
 from pipeline.prompts import summarize_verdict
 from pipeline.proposal import Proposal
 
-KNOWN_GOOD = known_good_kernel(load_task("level1/gelu"), "cpu").read_text()
+KNOWN_GOOD = known_good_kernel(load_task("level1/gelu"), "cpu", format="A").read_text()
 
 PLAIN_TASK = '''"""GELU as a plain module (no functional form yet)."""
 import torch

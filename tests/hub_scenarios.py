@@ -102,7 +102,7 @@ def push_pull(work: Path) -> None:
     pull(remote, old, revision="v1", progress=False)
     assert keys(old.read()) == keys(src.read("v1"))
     # both sides moved on: push refuses, pull merges with dedup
-    dst.append(synthetic_rows(3, seed=4), "local only")
+    dst.append(synthetic_rows(3, seed=4) + synthetic_rows(2, seed=7), "local only")
     other = LocalStore(work / "other")
     pull(remote, other, progress=False)
     other.append(synthetic_rows(2, seed=5) + synthetic_rows(3, seed=4), "remote only")
@@ -110,7 +110,59 @@ def push_pull(work: Path) -> None:
     expect_error(lambda: push(dst, remote, progress=False), "pull", "first")
     res = pull(remote, dst, progress=False)
     assert res.merged_rows == 2, res
-    assert dst.read().num_rows == 15 + 15 + 4 + 3 + 2
+    assert dst.read().num_rows == 15 + 15 + 4 + 5 + 2
+    # after the merge, push works: it uploads the local-only commit, never the merged rows (the remote has them),
+    # nor the local-only rows that the other writer had pushed too
+    res = push(dst, remote, progress=False)
+    assert res.commits == 2, res            # "local only" replayed, the merge mapped without an upload
+    assert remote.log()[0].message == "local only"
+    assert keys(remote.read()) == keys(dst.read())
+    assert remote.read().num_rows == dst.read().num_rows == 41   # no row twice on the Hub
+    # and both sides are in step again: pulls fast-forward, later pushes replay one commit each
+    assert pull(remote, dst, progress=False) == pull(remote, dst, progress=False)
+    res = pull(remote, dst, progress=False)
+    assert (res.commits, res.merged_rows) == (0, 0), res
+    res = pull(remote, other, progress=False)
+    assert (res.commits, res.merged_rows) == (1, 0), res
+    assert keys(other.read()) == keys(dst.read())
+    dst.append(synthetic_rows(2, seed=6), "after the merge")
+    assert push(dst, remote, progress=False).commits == 1
+    assert remote.log()[0].message == "after the merge"
+    assert pull(remote, other, progress=False).commits == 1 and keys(other.read()) == keys(dst.read())
+
+
+def compaction(work: Path) -> None:
+    """`compact` on the Hub and locally: one tagged commit, the same rows in fewer shards, replayed by push/pull."""
+    from hub.compact import compact
+
+    def shards(files) -> list[str]:
+        return sorted(p for p in files if p.startswith("data/") and p.endswith(".parquet"))
+
+    store = HubStore("alice/busy")
+    for i in range(4):
+        store.append(synthetic_rows(6, seed=i), f"batch {i}")
+    before = keys(store.read())
+    clone = LocalStore(work / "clone")
+    pull(store, clone, progress=False)
+    res = compact(store, tag="compacted-1")
+    assert (res.shards_before, res.shards_after, res.rows) == (12, 3, 24), res
+    assert [r.commit_id for r in store.refs() if r.name == "compacted-1"] == [res.commit]
+    assert len(shards(store.files())) == 3 and keys(store.read()) == before
+    assert len(shards(store.files(store.log()[1].commit_id))) == 12     # the version before is intact
+    assert compact(store, tag="compacted-2").commit is None            # nothing left to compact
+    # pull replays the removal of the old shards
+    assert pull(store, clone, progress=False).commits == 1
+    assert len(clone.shard_paths()) == 3 and keys(clone.read()) == before
+    # a local compaction, pushed, removes the same shards on the Hub
+    local = LocalStore(work / "local")
+    for i in range(3):
+        local.append(synthetic_rows(5, seed=10 + i), f"local {i}")
+    res = compact(local)
+    assert res.tag.startswith("compacted-") and len(local.shard_paths()) == 3 and res.shards_before == 9
+    mirror = HubStore("alice/compacted-mirror")
+    push(local, mirror, progress=False)
+    assert len(shards(mirror.files())) == 3 and keys(mirror.read()) == keys(local.read())
+    assert res.tag in {r.name for r in mirror.refs() if r.kind == "tag"}
 
 
 def errors(work: Path) -> None:

@@ -9,6 +9,10 @@ binary samples and for files of 10 MB or more, and `regular` otherwise; the
 client then goes through the LFS batch API and a PUT to the `href` we return.
 Writes need a known token; private repos hide from anonymous readers.
 Errors carry the `X-Error-Code` headers huggingface_hub maps to its exceptions.
+A commit on a stale `parentCommit` gets 412, as on the Hub; `commit_faults`
+makes the next commits answer what the Hub answers under load (409 while
+another commit to the repo is in progress, 412, 5xx), for retry tests.
+`served` records the bytes of every file download, ranged or whole.
 """
 from __future__ import annotations
 
@@ -48,6 +52,8 @@ class StandinHub:
         self.tokens = tokens or {}
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []   # (method, path) of every request, for tests to inspect
+        self.served: list[tuple[str, int, int]] = []  # (path, HTTP status, body bytes) of every file download
+        self.commit_faults: list[int] = []            # statuses the next commits answer instead of committing
         (self.root / "lfs").mkdir(parents=True, exist_ok=True)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -176,6 +182,12 @@ class StandinHub:
             new = self.git(d, "commit-tree", tree, *(["-p", head] if head else []), input=msg.encode()).strip()
             self.git(d, "update-ref", ref, new, head or "0" * 40)
             return new
+
+
+_FAULTS = {
+    409: "There is already a commit in progress on this repo; please retry in a moment",
+    412: "A commit has happened since. Please refresh and try again.",
+}
 
 
 def _handler(hub: StandinHub):
@@ -324,6 +336,9 @@ def _handler(hub: StandinHub):
         def post_commit(self, g, q):
             d = hub.open_repo(g["kind"], g["repo"], self._user(), write=True)
             lines = [json.loads(ln) for ln in self._body().splitlines() if ln.strip()]
+            if hub.commit_faults:
+                status = hub.commit_faults.pop(0)
+                raise HubError(status, _FAULTS.get(status, "Internal Error - We're working hard to fix this"))
             header = next((ln["value"] for ln in lines if ln["key"] == "header"), {})
             branch = unquote(g["rev"])
             if not hub.rev_parse(d, f"refs/heads/{branch}"):
@@ -407,7 +422,9 @@ def _handler(hub: StandinHub):
             if m:
                 start, end = int(m.group(1)), int(m.group(2) or len(data) - 1)
                 hdr["Content-Range"] = f"bytes {start}-{min(end, len(data) - 1)}/{len(data)}"
+                hub.served.append((unquote(g["path"]), 206, len(data[start:end + 1])))
                 return self._send(206, data[start:end + 1], hdr)
+            hub.served.append((unquote(g["path"]), 200, 0 if self._head else len(data)))
             self._send(200, data, hdr)
 
     ROUTES = [

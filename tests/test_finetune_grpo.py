@@ -51,8 +51,8 @@ def test_reward_scale():
 def test_harness_reward_judges_completions_in_the_isolated_runner():
     # timing off: a shared CPU makes the harness's eager-vs-kernel timing noisy; score() covers speedups
     rw = HarnessReward(RewardConfig(backend="cpu", size="small", timing=False))
-    evil = KNOWN_GOOD.replace("#include <torch/extension.h>",
-                              "#include <torch/extension.h>\n#include <cstdlib>\nstatic int once = std::system(\"true\");")
+    # a process-control call prepended, whatever the known-good kernel's format (A, or the K seed it now is)
+    evil = "#include <cstdlib>\nstatic int once = std::system(\"true\");\n" + KNOWN_GOOD
     comps = [[{"role": "assistant", "content": f"Here it is:\n```cpp\n{KNOWN_GOOD}```"}],
              [{"role": "assistant", "content": "I cannot write kernels."}],
              [{"role": "assistant", "content": f"```cpp\n{evil}```"}]]

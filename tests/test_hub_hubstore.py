@@ -57,6 +57,12 @@ def test_push_pull_round_trip_keeps_commits_and_tags(standin, tmp_path):
     run_scenario("push_pull", standin, tmp_path)
 
 
+def test_compact_rewrites_shards_in_one_tagged_commit_and_sync_replays_it(standin, tmp_path):
+    run_scenario("compaction", standin, tmp_path)
+    commits = [c for c in standin.requests if c == ("POST", "/api/datasets/alice/busy/commit/main")]
+    assert len(commits) == 4 + 1   # four appends, one compaction
+
+
 def test_missing_token_private_repo_and_bad_revision_give_clear_errors(standin, tmp_path):
     run_scenario("errors", standin, tmp_path)
 

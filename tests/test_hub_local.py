@@ -17,7 +17,7 @@ import yaml
 from hub.bench import synthetic_rows
 from hub.local_store import LocalStore
 from hub.schema import FEATURES, ArchiveError, table_keys
-from hub.store import open_store
+from hub.archive import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from harness.sandbox import process
-from harness.sandbox.supervisor import _descendants
+from harness.sandbox.supervisor import descendants as _descendants
 from harness.candidate import load_candidate
 from harness.judge.reference import get_reference
 from harness.task import known_good_kernel, load_task

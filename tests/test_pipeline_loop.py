@@ -18,7 +18,7 @@ import pytest
 
 import _pipeline_scenario as sc
 from harness.executors.local import LocalExecutor
-from hub.store import open_store
+from hub.archive import open_store
 from pipeline.operators.scripted import ScriptedOperator
 from pipeline.population import source_hash
 from pipeline.run import Run, RunConfig, resume

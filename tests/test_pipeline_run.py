@@ -94,14 +94,15 @@ def test_wall_and_token_budgets(tmp_path, budget, reason):
 
 def test_tune_loop_with_fake_harness_climbs_to_the_best_setting(tmp_path):
     ex, store = FakeExecutor(), FakeStore()
-    s = Run(cfg("level1/gelu", operator="tune", modes=None, generations=5, population=2, use_seed=True), tmp_path / "run",
-            executor=ex, store=store, check_functional=fake_check_functional).execute()
+    s = Run(cfg("level1/gelu", operator="tune", modes=None, generations=5, population=2, use_seed=True,
+                kernel_format="A"), tmp_path / "run", executor=ex, store=store,
+            check_functional=fake_check_functional).execute()
     ms = sc.members(tmp_path / "run")
     # the fake harness scores CHUNK 16384 best; the sweep tries each setting once, then stops as exhausted
     import math
     import re
     from harness.task import known_good_kernel, load_task
-    src = known_good_kernel(load_task("level1/gelu"), "cpu").read_text()
+    src = known_good_kernel(load_task("level1/gelu"), "cpu", format="A").read_text()
     settings = math.prod(len(v.split()) for v in re.findall(r"//\s*tunable:\s*([^\n]+)", src))
     assert settings >= 3
     assert len(ms) == settings and len(ex.seen) == settings and s.llm_calls == 0

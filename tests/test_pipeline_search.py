@@ -128,8 +128,10 @@ def test_innovation_retrieves_related_verified_kernels_and_seeds_prefer_the_arch
     stones = stepping_stones(store, TASK, backend="cpu", k=2)
     assert [s.code for s in stones] == ["// related", "// unrelated"]          # own task and failures excluded
     seeds = find_seeds(TASK, backend="cpu", store=store)
-    assert [s.origin for s in seeds] == ["archive:level1/gelu", "known-good:gelu.cpp"] and seeds[0].source == "// mine 2"
-    assert [s.origin for s in find_seeds(TASK, backend="cpu", store=FakeStore())] == ["known-good:gelu.cpp"]
+    assert [s.origin for s in seeds] == ["archive:level1/gelu", "known-good:gelu.k.cpp", "known-good:gelu.cpp"]
+    assert seeds[0].source == "// mine 2"
+    assert [s.origin for s in find_seeds(TASK, backend="cpu", store=FakeStore(), kernel_format="A")] == \
+        ["known-good:gelu.cpp", "known-good:gelu.k.cpp"]
 
     class Broken:
         def read(self, *a, **k):

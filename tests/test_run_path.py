@@ -187,7 +187,9 @@ def test_the_pipeline_run_builds_its_executor_from_the_options(tmp_path, monkeyp
     got = []
     monkeypatch.setattr("pipeline.run.ExecutorOptions.make", lambda self, backend: got.append((self, backend)) or
                         LocalExecutor(max_workers=1))
+    from pipeline.operators.tune import TuneOperator
+
     run = Run(RunConfig(tasks=("level1/relu",), backend="cpu", executor="local", workers=3, warm=0), tmp_path / "r",
-              operator=object(), store=object())
+              operator=TuneOperator(), store=object())
     assert got and got[0][0] == ExecutorOptions(kind="local", workers=3, warm=0) and got[0][1] == "cpu"
     run.executor.shutdown()

@@ -1,8 +1,8 @@
 """The Space through gradio_client against the launched app: a real CPU run, refusals before anything runs, save.
 
-One app per module on a free loopback port and one evolution run (level1/gelu,
-small size, one tune generation of one candidate) shared by the tests that
-look at its result; the refusal tests never compile anything.
+One app per module on a free loopback port and one evolution run (the default
+example, small size, one tune generation of one candidate) shared by the tests
+that look at its result; the refusal tests never compile anything.
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ pytest.importorskip("matplotlib")
 from space.app import build_app  # noqa: E402
 from space.evolution import RunSettings  # noqa: E402
 from space.intake import MAX_TASK_CHARS, builtin_source  # noqa: E402
+from space.layout import DEFAULT_TASK as TASK  # noqa: E402
 
-TASK = "level1/gelu"
+OUTPUTS = ("status", "cands", "log", "kernel", "result", "verdict", "checks", "chart", "lineage", "download")
 
 
 def free_port() -> int:
@@ -33,6 +34,7 @@ def space(tmp_path_factory):
     # eager baseline 10-50x slower at random, and the harness then (rightly) rejects the kernel as implausibly fast.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OMP_NUM_THREADS", "1")
+        mp.delenv("SPACE_ID", raising=False)   # run as it does locally: no sign-in
         yield from _launch(tmp_path_factory.mktemp("space"))
 
 
@@ -49,7 +51,7 @@ def _launch(root: Path):
 @pytest.fixture(scope="module")
 def gelu_run(space):
     """One streamed run of a built-in task: every yielded update and the final one."""
-    job = space["client"].submit(builtin_source(TASK), "tune", 1, 1, "cpu", "small", api_name="/run")
+    job = space["client"].submit(builtin_source(TASK), TASK, "tune", 1, 1, "cpu", "small", api_name="/run")
     final = job.result(timeout=900)
     return {"updates": job.outputs(), "final": final}
 
@@ -60,9 +62,12 @@ def _rows(table) -> list[list]:
 
 def test_run_on_builtin_task_returns_verified_kernel(gelu_run):
     # the API's outputs (State and Button are not part of it)
-    status, cands, log, kernel, verdict_md, checks, chart, lineage, verdict_file = gelu_run["final"]
-    assert "verified" in status and "kernel found" in status, status
-    assert "PYBIND11_MODULE" in kernel and "forward" in kernel
+    out = dict(zip(OUTPUTS, gelu_run["final"], strict=True))
+    status, cands, log, kernel, verdict_md, checks, chart, lineage, verdict_file = (
+        out[k] for k in ("status", "cands", "log", "kernel", "verdict", "checks", "chart", "lineage", "download"))
+    assert status.startswith("✓ **Verified kernel found**"), status
+    assert "ke_launch" in kernel or ("PYBIND11_MODULE" in kernel and "forward" in kernel), kernel[:300]
+    assert "vs eager PyTorch" in out["result"] and "Eager* is PyTorch" in out["result"]
     rows = _rows(checks)
     names = {r[0]: r[1] for r in rows}
     assert "pass" in names["compile"] and all("fail" not in r[1] for r in rows), rows
@@ -70,12 +75,15 @@ def test_run_on_builtin_task_returns_verified_kernel(gelu_run):
     assert "verified" in verdict_md and "speedup vs eager" in verdict_md
     assert chart is not None and chart.get("plot"), "the speedup chart is missing"
     judged = _rows(cands)
-    assert len(judged) >= 2 and {r[2] for r in judged} >= {"translate", "optimize"}, judged  # seed + one tune child
+    assert len(judged) >= 2 and {r[2] for r in judged} >= {"translate", "optimize/tune"}, judged  # seed + a tune child
     assert "Lineage" in lineage and "generation 0" in lineage
-    assert Path(verdict_file).read_text().startswith("{")
+    # the download button is an update (enabled, with the file) once the run is done
+    assert isinstance(verdict_file, dict) and verdict_file["interactive"] is True, verdict_file
+    assert Path(verdict_file["value"]).read_text().startswith("{")
     # progress streamed: earlier updates said it was starting or running before the verified one
     statuses = [u[0] for u in gelu_run["updates"] if u]
-    assert any("starting" in s or "running" in s for s in statuses[:-1]), statuses
+    assert any("Starting" in s or "Running" in s for s in statuses[:-1]), statuses
+    assert any("elapsed" in s and "judged" in s for s in statuses[:-1]), statuses
 
 
 def test_save_appends_verified_kernels_and_archive_tab_lists_them(space, gelu_run):
@@ -85,13 +93,13 @@ def test_save_appends_verified_kernels_and_archive_tab_lists_them(space, gelu_ru
     table = LocalStore(space["archive"]).read_table()
     assert table.num_rows >= 1 and set(table.column("status").to_pylist()) == {"verified"}
     assert set(table.column("task_id").to_pylist()) == {TASK}
-    note, stats, plot, board, *_ = space["client"].predict("gelu", "all", "verified", "all", "all",
+    note, stats, plot, board, *_ = space["client"].predict(TASK.split("/")[-1], "all", "verified", "all", "all",
                                                            api_name="/archive")
     ranked = _rows(board)
     assert len(ranked) == table.num_rows and ranked[0][1] == TASK, ranked
     speeds = [r[5] for r in ranked]
     assert speeds == sorted(speeds, reverse=True)
-    assert _rows(stats)[0][0] == 1 and _rows(stats)[0][2] == table.num_rows
+    assert _rows(stats)[0][0] == int(TASK.split("/")[0].removeprefix("level")) and _rows(stats)[0][2] == table.num_rows
 
 
 def _runs(work: Path) -> int:
@@ -105,7 +113,7 @@ def _runs(work: Path) -> int:
 ])
 def test_malformed_code_gets_a_clear_message_before_anything_runs(space, code, expected):
     before = _runs(space["work"])
-    out = space["client"].predict(code, "tune", 1, 1, "cpu", "small", api_name="/run")
+    out = space["client"].predict(code, None, "tune", 1, 1, "cpu", "small", api_name="/run")
     assert out[0].startswith("✗") and expected in out[0], out[0]
     assert out[3] == "" and _runs(space["work"]) == before
 
@@ -113,15 +121,15 @@ def test_malformed_code_gets_a_clear_message_before_anything_runs(space, code, e
 def test_over_long_input_is_refused(space):
     code = builtin_source(TASK) + "\n# " + "x" * MAX_TASK_CHARS
     before = _runs(space["work"])
-    out = space["client"].predict(code, "tune", 1, 1, "cpu", "small", api_name="/run")
+    out = space["client"].predict(code, None, "tune", 1, 1, "cpu", "small", api_name="/run")
     assert "too long" in out[0] and f"{MAX_TASK_CHARS:,}" in out[0], out[0]
     assert _runs(space["work"]) == before
 
 
 def test_bad_settings_are_refused_with_the_accepted_forms(space):
-    out = space["client"].predict(builtin_source(TASK), "gpt:nonsense", 1, 1, "cpu", "small", api_name="/run")
+    out = space["client"].predict(builtin_source(TASK), TASK, "gpt:nonsense", 1, 1, "cpu", "small", api_name="/run")
     assert out[0].startswith("✗") and "unknown operator" in out[0] and "tune" in out[0]
-    from space.app import _cuda
+    from space.app import cuda_ready as _cuda
     if not _cuda():
-        out = space["client"].predict(builtin_source(TASK), "tune", 1, 1, "cuda", "small", api_name="/run")
+        out = space["client"].predict(builtin_source(TASK), TASK, "tune", 1, 1, "cuda", "small", api_name="/run")
         assert out[0].startswith("✗") and "no CUDA device" in out[0], out[0]

@@ -11,7 +11,7 @@ import pytest
 from harness.build.split import split_source
 from harness.task import builtin_tasks, known_good_kernel, load_task
 
-KNOWN_GOOD = [p for p in (known_good_kernel(load_task(t), "cuda") for t in builtin_tasks()) if p is not None]
+KNOWN_GOOD = [p for p in (known_good_kernel(load_task(t), "cuda", format="A") for t in builtin_tasks()) if p is not None]
 SIMPLE = """#include <torch/extension.h>
 #define N_PER 4  // tunable: 2 4
 struct Pair { float a, b; };
@@ -75,7 +75,7 @@ def test_split_build_is_used_and_verifies_on_the_gpu() -> None:
     from harness.judge.verify import verify
 
     task = load_task("level1/softmax")
-    src = known_good_kernel(task, "cuda").read_text() + "\n// split test\n"
+    src = known_good_kernel(task, "cuda", format="A").read_text() + "\n// split test\n"
     b = build(src, backend="cuda")
     assert b.ok and b.path == "split", (b.path, b.error)
     v = verify(load_candidate(src, task), backend="cuda", seeds=2, size="small")

@@ -52,7 +52,7 @@ def _kernel_pairs() -> list[str]:
     out = []
     for tid in TASK_IDS:
         task = load_task(tid)
-        if known_good_kernel(task, "cuda") and known_good_kernel(task, "cpu"):
+        if known_good_kernel(task, "cuda", format="A") and known_good_kernel(task, "cpu", format="A"):
             out.append(tid)
     return out
 
@@ -99,7 +99,7 @@ def test_enough_tasks_have_both_known_good_kernels():
 def test_known_good_kernels_follow_format_a(tid: str):
     task = load_task(tid)
     for backend in ("cuda", "cpu"):
-        path = known_good_kernel(task, backend)
+        path = known_good_kernel(task, backend, format="A")
         assert path is not None and path.parent == BUILTIN_ROOT / tid.split("/")[0]
         src = path.read_text()
         assert "#include <torch/extension.h>" in src
@@ -131,6 +131,6 @@ def test_known_good_kernel_arguments_match_module_fn():
         tree = ast.parse(task.source)
         fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "module_fn")
         for backend in ("cuda", "cpu"):
-            src = known_good_kernel(task, backend).read_text()
+            src = known_good_kernel(task, backend, format="A").read_text()
             sig = re.search(r"torch::Tensor\s+forward\(([^)]*)\)", src).group(1)
             assert len([a for a in sig.split(",") if a.strip()]) == len(fn.args.args), (tid, backend, sig)

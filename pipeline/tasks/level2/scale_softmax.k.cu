@@ -1,0 +1,275 @@
+// Format K, CUDA: attention-score softmax, softmax(scores * scale, dim=-1), fused (the scaled scores never hit memory).
+// in = [scores] (float32, contiguous, any rank); attrs = [scale]; out = [y] of the same shape.
+// Numerics: t = x * scale rounded to float as eager rounds it, then exact row max, e = expf(t - max) in
+// registers, s = sum e (float within a thread, a shuffle tree across threads), y = e / s.
+// The task's rows (1024) go to the warp path: one warp a row, 8 float4s per lane, no __syncthreads.
+// Row framework: x is viewed as [rows][len], len the last dim. A row of at most WARP_MAX elements goes to one
+// warp (WARP_ROWS rows per block, reductions by warp shuffles only); a longer one to one block of BLOCK threads
+// (warp shuffles, then one shared-memory step across warps). Either way the whole row lives in registers:
+// each thread loads N float4s (N picked at launch from a fixed set, so the row is read from HBM once and
+// written once), 128-bit loads/stores when len % 4 == 0 and the pointers are 16-byte aligned, else a scalar
+// variant of the same kernels. Rows longer than 16 vectors per thread take a multi-pass fallback:
+// online softmax: one pass for the running max and rescaled sum, one to write.
+#include "ke_abi.h"
+#include <cuda_runtime.h>
+
+#define BLOCK 256  // tunable: 128 256 512 1024
+#define WARP_ROWS 8  // tunable: 2 4 8 16
+#define WARP_MAX 1024  // tunable: 0 512 1024 2048
+#define VEC 4  // tunable: 1 4
+#define STREAMING 1  // tunable: 0 1
+
+#if STREAMING
+#define KE_LD(p) __ldcs(p)
+#define KE_ST(p, v) __stcs((p), (v))
+#else
+#define KE_LD(p) (*(p))
+#define KE_ST(p, v) (*(p) = (v))
+#endif
+
+struct Args {
+  const float* x;
+  float* y;
+  const float* w;  // per-column weight (or nullptr)
+  const float* b;  // per-column bias (or nullptr)
+  int64_t rows, len;
+  float scale;
+  double eps;
+};
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+template <class T>
+__device__ __forceinline__ T warp_sum(T v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// All-reduce over the G threads of a row (G == 32: the warp; else the block, through sh[G / 32]). Every thread
+// gets the same value (the butterfly is symmetric; the cross-warp step reads sh in one order).
+template <int G>
+__device__ __forceinline__ float group_max(float v, float* sh) {
+  v = warp_max(v);
+  if constexpr (G > 32) {
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
+    __syncthreads();
+    v = sh[0];
+#pragma unroll
+    for (int w = 1; w < G / 32; ++w) v = fmaxf(v, sh[w]);
+  }
+  return v;
+}
+
+template <int G, class T>
+__device__ __forceinline__ T group_sum(T v, T* sh) {
+  v = warp_sum(v);
+  if constexpr (G > 32) {
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
+    __syncthreads();
+    v = sh[0];
+#pragma unroll
+    for (int w = 1; w < G / 32; ++w) v += sh[w];
+  }
+  return v;
+}
+
+template <int V>
+__device__ __forceinline__ void load_x(const float* p, int64_t e, int64_t len, float* v) {
+  if constexpr (V == 4) {
+    if (e < len) {
+      const float4 t = KE_LD(reinterpret_cast<const float4*>(p + e));
+      v[0] = t.x;
+      v[1] = t.y;
+      v[2] = t.z;
+      v[3] = t.w;
+    } else {
+      v[0] = v[1] = v[2] = v[3] = 0.f;
+    }
+  } else {
+    v[0] = e < len ? KE_LD(p + e) : 0.f;
+  }
+}
+
+// a parameter vector (weight/bias): small and reused by every row, so an ordinary cached load
+template <int V>
+__device__ __forceinline__ void load_param(const float* p, int64_t e, float* v) {
+  if constexpr (V == 4) {
+    const float4 t = __ldg(reinterpret_cast<const float4*>(p + e));
+    v[0] = t.x;
+    v[1] = t.y;
+    v[2] = t.z;
+    v[3] = t.w;
+  } else {
+    v[0] = __ldg(p + e);
+  }
+}
+
+template <int V>
+__device__ __forceinline__ void store_y(float* p, int64_t e, const float* v) {
+  if constexpr (V == 4) KE_ST(reinterpret_cast<float4*>(p + e), make_float4(v[0], v[1], v[2], v[3]));
+  else KE_ST(p + e, v[0]);
+}
+
+// (m, s) += (m2, s2) for online softmax statistics: s is a sum of exp(x - m). Symmetric in its two operands.
+__device__ __forceinline__ void merge(float& m, float& s, float m2, float s2) {
+  const float mm = fmaxf(m, m2);
+  const float a = m == -INFINITY ? 0.f : s * expf(m - mm);
+  const float b = m2 == -INFINITY ? 0.f : s2 * expf(m2 - mm);
+  m = mm;
+  s = a + b;
+}
+
+// G threads per row; each holds N groups of V elements: group j covers elements (j * G + g) * V + [0, V).
+template <int V, int N, int G>
+__global__ void __launch_bounds__(G == 32 ? 32 * WARP_ROWS : BLOCK) rows_regs(Args a) {
+  constexpr int RPB = G == 32 ? WARP_ROWS : 1;  // rows per block
+  __shared__ float sh_max[G / 32], sh_sum[G / 32];
+  const int g = G == 32 ? (int)(threadIdx.x & 31) : (int)threadIdx.x;
+  const int64_t len = a.len;
+  for (int64_t row = (int64_t)blockIdx.x * RPB + (G == 32 ? (threadIdx.x >> 5) : 0); row < a.rows;
+       row += (int64_t)gridDim.x * RPB) {
+    const float* xr = a.x + row * len;
+    float* yr = a.y + row * len;
+    float v[N][V];
+#pragma unroll
+    for (int j = 0; j < N; ++j) load_x<V>(xr, ((int64_t)j * G + g) * V, len, v[j]);
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+#pragma unroll
+      for (int k = 0; k < V; ++k) v[j][k] *= a.scale;  // the scaled scores, rounded as eager rounds them
+    float m = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+      if (((int64_t)j * G + g) * V < len) {
+#pragma unroll
+        for (int k = 0; k < V; ++k) m = fmaxf(m, v[j][k]);
+      }
+    m = group_max<G>(m, sh_max);
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+      if (((int64_t)j * G + g) * V < len) {
+#pragma unroll
+          for (int k = 0; k < V; ++k) {
+            v[j][k] = expf(v[j][k] - m);
+            s += v[j][k];
+          }
+      }
+    s = group_sum<G, float>(s, sh_sum);
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      const int64_t e = ((int64_t)j * G + g) * V;
+      if (e < len) {
+#pragma unroll
+        for (int k = 0; k < V; ++k) v[j][k] = v[j][k] / s;
+        store_y<V>(yr, e, v[j]);
+      }
+    }
+    if constexpr (G > 32) __syncthreads();  // the shared scratch is reused by the next row
+  }
+}
+
+// Rows too long for registers: one block per row, strided scalar passes over global memory (L2-resident rows).
+__global__ void __launch_bounds__(BLOCK) rows_loop(Args a) {
+  __shared__ float sh_max[BLOCK / 32], sh_sum[BLOCK / 32];
+  const int64_t len = a.len;
+  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    const float* xr = a.x + row * len;
+    float* yr = a.y + row * len;
+    // pass 1: online max and rescaled sum of exponentials per thread, then merged across the block
+    float m = -INFINITY, s = 0.f;
+    for (int64_t i = threadIdx.x; i < len; i += BLOCK) {
+      const float t = xr[i] * a.scale;
+      if (t > m) {
+        s = s * expf(m - t) + 1.f;
+        m = t;
+      } else if (t != -INFINITY) {
+        s += expf(t - m);
+      }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+      merge(m, s, m2, s2);
+    }
+    if ((threadIdx.x & 31) == 0) {
+      sh_max[threadIdx.x >> 5] = m;
+      sh_sum[threadIdx.x >> 5] = s;
+    }
+    __syncthreads();
+    m = sh_max[0];
+    s = sh_sum[0];
+    for (int w = 1; w < BLOCK / 32; ++w) merge(m, s, sh_max[w], sh_sum[w]);
+    // pass 2: write
+    for (int64_t i = threadIdx.x; i < len; i += BLOCK) {
+      const float t = xr[i] * a.scale;
+      yr[i] = expf(t - m) / s;
+    }
+    __syncthreads();  // the shared scratch is reused by the next row
+  }
+}
+
+template <int V, int N, int G>
+static void launch_regs(const Args& a, cudaStream_t s) {
+  constexpr int RPB = G == 32 ? WARP_ROWS : 1;
+  int64_t blocks = (a.rows + RPB - 1) / RPB;
+  if (blocks > 2147483647) blocks = 2147483647;
+  rows_regs<V, N, G><<<(unsigned)blocks, G == 32 ? 32 * WARP_ROWS : BLOCK, 0, s>>>(a);
+}
+
+template <int V>
+static void dispatch(const Args& a, cudaStream_t s) {
+  const int64_t wn = (a.len + 32 * V - 1) / (32 * V);  // groups per lane if one warp takes the row
+  if (a.len <= WARP_MAX && wn <= 16) {
+    if (wn <= 1) launch_regs<V, 1, 32>(a, s);
+    else if (wn <= 2) launch_regs<V, 2, 32>(a, s);
+    else if (wn <= 4) launch_regs<V, 4, 32>(a, s);
+    else if (wn <= 8) launch_regs<V, 8, 32>(a, s);
+    else launch_regs<V, 16, 32>(a, s);
+    return;
+  }
+  const int64_t bn = (a.len + (int64_t)BLOCK * V - 1) / ((int64_t)BLOCK * V);  // groups per thread, one block a row
+  if (bn <= 1) launch_regs<V, 1, BLOCK>(a, s);
+  else if (bn <= 2) launch_regs<V, 2, BLOCK>(a, s);
+  else if (bn <= 3) launch_regs<V, 3, BLOCK>(a, s);
+  else if (bn <= 4) launch_regs<V, 4, BLOCK>(a, s);
+  else if (bn <= 6) launch_regs<V, 6, BLOCK>(a, s);
+  else if (bn <= 8) launch_regs<V, 8, BLOCK>(a, s);
+  else if (bn <= 12) launch_regs<V, 12, BLOCK>(a, s);
+  else if (bn <= 16) launch_regs<V, 16, BLOCK>(a, s);
+  else {
+    const unsigned blocks = (unsigned)(a.rows < 2147483647 ? a.rows : 2147483647);
+    rows_loop<<<blocks, BLOCK, 0, s>>>(a);
+  }
+}
+
+
+extern "C" int ke_launch(const ke_tensor* in, int n_in, ke_tensor* out, int n_out, const double* attrs, int n_attrs,
+                         void* workspace, int64_t workspace_bytes, void* stream) {
+  (void)workspace; (void)workspace_bytes;
+  if (n_out != 1 || out[0].dtype != KE_F32) return 1;
+  for (int i = 0; i < n_in; ++i)
+    if (in[i].dtype != KE_F32) return 1;
+  if (n_in != 1 || n_attrs != 1) return 1;
+  Args a;
+  a.w = a.b = nullptr;
+  a.scale = (float)attrs[0];
+  a.eps = 0.0;
+  a.len = in[0].ndim > 0 ? in[0].shape[in[0].ndim - 1] : 1;
+  const int64_t n = ke_numel(&in[0]);
+  if (ke_numel(&out[0]) != n) return 1;
+  if (n == 0 || a.len == 0) return 0;
+  a.rows = n / a.len;
+  a.x = (const float*)in[0].data;
+  a.y = (float*)out[0].data;
+  const uintptr_t ptrs = (uintptr_t)a.x | (uintptr_t)a.y | (uintptr_t)a.w | (uintptr_t)a.b;
+  cudaStream_t s = (cudaStream_t)stream;
+  if (VEC == 4 && a.len % 4 == 0 && (ptrs & 15) == 0) dispatch<4>(a, s);
+  else dispatch<1>(a, s);
+  return cudaGetLastError() == cudaSuccess ? 0 : 2;
+}
