@@ -13,10 +13,10 @@ import traceback
 from pathlib import Path
 
 import typer
-
-from harness.judge.options import DEFAULT as VERIFY, VerifyOptions
 from rich.console import Console
 from rich.table import Table
+
+from harness.judge.options import DEFAULT as VERIFY, VerifyOptions
 
 from hub.exit_codes import ExitCode
 
