@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
+from harness.judge.options import DEFAULT as VERIFY
 from harness.task import load_task
 from harness.types import Candidate, TaskRef, Verdict
 from pipeline.extract import ExtractError, extract_code
@@ -142,9 +143,9 @@ def failed_verdict(task: TaskRef, text: str, reason: str, backend: str) -> Verdi
 
 
 def evaluate(model: str, tasks: Sequence[str | TaskRef], *, n: int = 1, ks: Sequence[int] = (1,),
-             ps: Sequence[float] = (0.0, 1.0), backend: str = "auto", size: str = "default", seeds: int = 3,
+             ps: Sequence[float] = (0.0, 1.0), backend: str = "auto", size: str = "default", seeds: int = VERIFY.seeds,
              temperature: float = 0.7, max_new_tokens: int = 2048, timing: bool = True,
-             compile_baseline: bool = False, timeout_s: float = 120.0, operator: Any = None,
+             compile_baseline: bool = False, timeout_s: float = VERIFY.timeout_s, operator: Any = None,
              executor: Any = None, progress: Callable[[Sample], None] | None = None) -> EvalReport:
     """Generate `n` kernels per task with the model and judge them; see the module docstring for the metrics.
 

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from harness.judge.options import DEFAULT as VERIFY
 from harness.task import TaskError, parse_task_source
 from finetune.evaluate import candidate_format
 from harness.types import Candidate, TaskRef, Verdict
@@ -35,7 +36,7 @@ class RewardConfig:
     seeds: int = 2
     timing: bool = True
     compile_baseline: bool = False
-    timeout_s: float = 120.0
+    timeout_s: float = VERIFY.timeout_s
     compile_reward: float = 0.2
     min_verified: float = 0.5
     hack_penalty: float = -1.0

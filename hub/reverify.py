@@ -14,6 +14,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
+from harness.judge.options import DEFAULT as VERIFY
 from hub.schema import ArchiveError, Row, row_from_verdict, table_to_rows
 from hub.store import ArchiveStore
 
@@ -42,7 +43,7 @@ def pending_rows(store: ArchiveStore, limit: int | None = None) -> list[Row]:
     return todo[:limit] if limit is not None else todo
 
 
-def reverify(store: ArchiveStore, *, limit: int | None = None, backend: str = "auto", seeds: int = 3,
+def reverify(store: ArchiveStore, *, limit: int | None = None, backend: str = VERIFY.backend, seeds: int = VERIFY.seeds,
              size: str = "default", run_id: str = "reverify", batch: int = 50, progress: bool = True,
              verify: Callable | None = None) -> ReverifyResult:
     """Judge up to `limit` unverified rows with `harness.judge.verify.verify` and append the verdicts.

@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness.judge.options import DEFAULT as VERIFY, VerifyOptions
+
 from hub.exit_codes import ExitCode
 
 DISTRIBUTION = "kernel-evolve"
@@ -64,13 +66,14 @@ def tasks() -> None:
 @app.command()
 def verify(
     task: str = typer.Argument(..., help="Built-in task id (see `kernel-evolve tasks`) or a task .py file."),
-    kernel: Path = typer.Argument(..., help="Candidate: a format-A .cu/.cpp file or a format-B ModelNew .py file."),
-    backend: str = typer.Option("auto", help="auto | cpu | cuda"),
-    seeds: int = typer.Option(3, min=1, help="Random input seeds to check."),
-    size: str = typer.Option("auto", help="auto (full on CUDA, SMALL on CPU) | default | small."),
-    timing: bool = typer.Option(True, help="Time the kernel against eager and torch.compile."),
-    compile_baseline: bool = typer.Option(True, help="Also time torch.compile (slow to start on CPU)."),
-    timeout: float = typer.Option(120.0, help="Wall-clock limit for the candidate's process, in seconds."),
+    kernel: Path = typer.Argument(..., help="Candidate: a format-K or format-A .cu/.cpp file, or a format-B ModelNew "
+                                  ".py file."),
+    backend: str = typer.Option(VERIFY.backend, help="auto | cpu | cuda"),
+    seeds: int = typer.Option(VERIFY.seeds, min=1, help="Random input seeds to check."),
+    size: str = typer.Option(VERIFY.size, help="auto (full on CUDA, SMALL on CPU) | default | small."),
+    timing: bool = typer.Option(VERIFY.timing, help="Time the kernel against eager and torch.compile."),
+    compile_baseline: bool = typer.Option(VERIFY.compile_baseline, help="Also time torch.compile (slow to start on CPU)."),
+    timeout: float = typer.Option(VERIFY.timeout_s, help="Wall-clock limit for the candidate's process, in seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict JSON only."),
 ) -> None:
     """Verify one kernel for one task. Exit 0 only for status `verified`, 1 for any other verdict, 2 for bad input."""
@@ -83,8 +86,9 @@ def verify(
         if not kernel.is_file():
             raise CandidateError(f"no such kernel file: {kernel}")
         c = load_candidate(kernel, t)
-        v = run_verify(c, backend=backend, seeds=seeds, size=size, timing=timing,
-                       compile_baseline=compile_baseline, timeout_s=timeout)
+        opts = VerifyOptions(backend=backend, seeds=seeds, size=size, timing=timing,
+                             compile_baseline=compile_baseline, timeout_s=timeout)
+        v = run_verify(c, **opts.kwargs())
     except (TaskError, CandidateError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(ExitCode.USAGE)

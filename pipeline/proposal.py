@@ -13,7 +13,7 @@ strategy builds it from the population; the operator stays stateless.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from harness.types import TaskRef
@@ -79,9 +79,6 @@ class Proposal:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"unknown proposal mode {self.mode!r}; expected one of {', '.join(MODES)}")
-
-    def with_messages(self, messages: list[dict[str, str]]) -> "Proposal":
-        return replace(self, messages=tuple(messages))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from harness.executors.factory import ExecutorOptions
 from harness.executors.local import Executor
+from harness.judge.options import DEFAULT as VERIFY, VerifyOptions
 from harness.judge.reference import resolve_backend
 from harness.judge.verify import check_functional as harness_check_functional
 from harness.task import load_task, parse_task_source
@@ -28,7 +29,7 @@ from pipeline.archiving import ArchiveWriter
 from pipeline.innovation import stepping_stones
 from pipeline.journal import Journal
 from pipeline.operators import Operator, make_operator
-from pipeline.population import Member, Population
+from pipeline.population import SIMILARITY_THRESHOLD, Member, Population
 from pipeline.progress import Progress
 from pipeline.proposal import Completion, Proposal, new_id
 from pipeline.stages import Context, Stop, functionalize, optimize_generation, seed, translate
@@ -52,11 +53,11 @@ class RunConfig:
     archive_failed: bool = False     # also append failed kernels (with their errors) as repair data
     archive_batch: int = 8
     repairs: int = 3
-    seeds: int = 3
-    size: str = "auto"
+    seeds: int = VERIFY.seeds
+    size: str = VERIFY.size
     timing: bool = True
     compile_baseline: bool = True
-    timeout_s: float = 120.0
+    timeout_s: float = VERIFY.timeout_s
     executor: str = "local"          # local | ray (harness.executors.factory)
     workers: int | None = None       # parallel verifications (None: sized to the host)
     warm: int | None = None          # pre-started sandboxes per device (None: sized to the host, 0 = off)
@@ -67,7 +68,7 @@ class RunConfig:
     max_new_tokens: int = 2048
     use_seed: bool = True            # start from the archive / known-good kernel when there is one
     inspirations: int = 2
-    similarity: float = 0.985
+    similarity: float = SIMILARITY_THRESHOLD
     random_seed: int = 0
     tune_patience: int = 3           # tune: rounds without a >1% gain before a task's search converges
     run_id: str = field(default_factory=new_id)
@@ -264,8 +265,8 @@ class Run:
         self.budget.t0 = time.time()
         self.journal.event("start", resumed=bool(self.population.members))
         ctx = Context(operator=self.operator, executor=self.executor, check_functional=self.check_functional,
-                      verify_kw=dict(backend=cfg.backend, seeds=cfg.seeds, size=cfg.size, timing=cfg.timing,
-                                     compile_baseline=cfg.compile_baseline, timeout_s=cfg.timeout_s),
+                      verify_kw=VerifyOptions(backend=cfg.backend, seeds=cfg.seeds, size=cfg.size, timing=cfg.timing,
+                                          compile_baseline=cfg.compile_baseline, timeout_s=cfg.timeout_s).kwargs(),
                       backend=self.backend, repairs=cfg.repairs, record=self.record, kernel_format=cfg.kernel_format,
                       before_call=self.budget.before_call, similarity=cfg.similarity)
         self.archive.flush(self.population, force=True)   # what a killed session judged but did not archive

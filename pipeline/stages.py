@@ -19,7 +19,7 @@ from harness.types import Candidate, Check, Env, TaskRef, Verdict, sha256_text
 from harness.executors.local import Executor
 from pipeline.extract import ExtractError, apply_diff, extract_code
 from pipeline.operators import Operator
-from pipeline.population import Member, Population, source_hash
+from pipeline.population import SIMILARITY_THRESHOLD, Member, Population, source_hash
 from pipeline.prompts import Shot, build_messages, summarize_verdict
 from pipeline.proposal import Completion, Proposal
 from pipeline.starter import Seed
@@ -40,7 +40,7 @@ class Context:
     repairs: int
     record: Callable[[Proposal, Completion | None, Member | None, str], None]  # (proposal, completion, member, note)
     before_call: Callable[[], None] = lambda: None  # raises Stop when a budget is spent
-    similarity: float | None = 0.985
+    similarity: float | None = SIMILARITY_THRESHOLD
     kernel_format: str = "A"                        # what translate prompts ask for
 
 

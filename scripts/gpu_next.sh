@@ -13,9 +13,11 @@
 #                 the adversarial corpus), 16 at a time
 #   bench-before  issue 16's command on the code before this session's changes (.baseline: a worktree of
 #                 the commit before, carried), same machine, same flags
-#   bench-after   the same command on this tree; then bench-host (sizes chosen for the host, 200 fresh
-#                 candidates), bench-cached (the same 200 again: every build cached) and bench-latency
-#                 (cached candidates one at a time: submit -> verdict of one candidate)
+#   bench-after   the same command on this tree
+#   bench-host    the same mix with the sizes chosen for the host (150 fresh candidates)
+#   bench-cached  the same 150 again (every build cached)
+#   bench-latency cached candidates one at a time: one candidate's submit -> verdict
+#   bench-default format-K layernorm candidates at the default size (1.6 GB tensors)
 #   tune          issue 17: a bounded `evolve --operator tune` over every level-1 and level-2 task at the
 #                 default size, TUNE_PAR processes side by side; scripts/tune_summary.py tabulates it
 #   adversarial   issue 18: the CUDA adversarial corpus, cold and through warm runners (`pytest -m gpu
@@ -64,16 +66,19 @@ one() {
     bench-before)  # the same command on the code before this session (its own cache: nothing shared)
       stage bench-before 420 env -C .baseline KERNEL_EVOLVE_CACHE=/tmp/ke-cache-before PYTHONPATH=. \
         python3 -m pipeline.cli bench harness "${ISSUE16[@]}" --out "$JSON/bench-before.json" ;;
-    bench-after)
-      stage bench-after 300 python3 -m pipeline.cli bench harness "${ISSUE16[@]}" --out "$JSON/bench-after.json"
-      stage bench-host 300 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-200}" --fresh \
-        --size small --mix format_k,known_good,failing,adversarial --seeds 2 --no-compile-baseline \
-        --out "$JSON/bench-host.json"
-      stage bench-cached 300 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-200}" \
-        --size small --mix format_k,known_good,failing,adversarial --seeds 2 --no-compile-baseline \
-        --out "$JSON/bench-cached.json"
-      stage bench-latency 200 python3 -m pipeline.cli bench harness --backend cuda -n 30 --in-flight 1 \
-        --size small --mix format_k,known_good --seeds 2 --no-compile-baseline --out "$JSON/bench-latency.json" ;;
+    bench-after) stage bench-after 120 python3 -m pipeline.cli bench harness "${ISSUE16[@]}" \
+                   --out "$JSON/bench-after.json" ;;
+    bench-host) stage bench-host 120 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-150}" \
+                  --fresh --size small --mix format_k,known_good,failing,adversarial --seeds 2 --no-compile-baseline \
+                  --out "$JSON/bench-host.json" ;;
+    bench-cached) stage bench-cached 120 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-150}" \
+                    --size small --mix format_k,known_good,failing,adversarial --seeds 2 --no-compile-baseline \
+                    --out "$JSON/bench-cached.json" ;;
+    bench-latency) stage bench-latency 60 python3 -m pipeline.cli bench harness --backend cuda -n 20 --in-flight 1 \
+                     --size small --mix format_k,known_good --seeds 2 --no-compile-baseline \
+                     --out "$JSON/bench-latency.json" ;;
+    bench-default) stage bench-default 100 python3 -m pipeline.cli bench harness --backend cuda -n 40 --fresh \
+                     --size default --mix format_k --seeds 2 --no-compile-baseline --out "$JSON/bench-default.json" ;;
     tune)
       rm -rf /tmp/ke-tune /tmp/ke-tune-archive && mkdir -p /tmp/ke-tune
       local all; all=($(tasks)) ; n=${TUNE_PAR:-4}

@@ -1,6 +1,5 @@
 """Roofline feedback and stepping stones in the optimize prompts, with and without the data."""
 import json
-from dataclasses import dataclass
 
 from _pipeline_fakes import ENV, FakeExecutor, FakeStore
 from harness.task import known_good_kernel, load_task
@@ -13,18 +12,6 @@ from pipeline.run import Run, RunConfig
 SOFTMAX = load_task("level1/softmax")
 
 
-@dataclass(frozen=True)
-class RooflineTiming(Timing):
-    """A Timing with the roofline fields the harness is adding (harness/types.py may not have them yet)."""
-
-    achieved_gbps: float | None = None
-    peak_gbps: float | None = None
-    bandwidth_fraction: float | None = None
-    achieved_gflops: float | None = None
-    peak_gflops: float | None = None
-    flops_fraction: float | None = None
-
-
 def timed(cls=Timing, **roof) -> Verdict:
     t = cls(kernel=Stats(0.412, 0.01, 0.4, 0.43, 50), eager=Stats(0.52, 0.02, 0.5, 0.55, 50),
             compiled=Stats(0.3, 0.01, 0.29, 0.31, 50), speedup_eager=0.52 / 0.412, speedup_compile=0.3 / 0.412,
@@ -34,21 +21,21 @@ def timed(cls=Timing, **roof) -> Verdict:
 
 
 def test_feedback_says_where_the_time_goes_and_what_bounds_the_kernel():
-    mem = summarize_verdict(timed(RooflineTiming, achieved_gbps=1650.0, peak_gbps=2661.0, bandwidth_fraction=0.62))
+    mem = summarize_verdict(timed(achieved_gbps=1650.0, peak_gbps=2661.0, bandwidth_fraction=0.62))
     assert "Runtime 0.412 ms" in mem and "eager 0.52 ms" in mem and "torch.compile 0.3 ms" in mem
     assert "moves 1650 GB/s, 62% of the measured peak bandwidth (2661 GB/s)" in mem
     assert "Reading: memory-bound at 62% of peak: fewer bytes or better coalescing" in mem
-    near = summarize_verdict(timed(RooflineTiming, achieved_gbps=2300.0, peak_gbps=2661.0))   # fraction derived
+    near = summarize_verdict(timed(achieved_gbps=2300.0, peak_gbps=2661.0))   # fraction derived
     assert "86% of the measured peak bandwidth" in near and "near the bandwidth roof" in near
-    mm = summarize_verdict(timed(RooflineTiming, achieved_gbps=300.0, peak_gbps=3000.0, bandwidth_fraction=0.1,
+    mm = summarize_verdict(timed(achieved_gbps=300.0, peak_gbps=3000.0, bandwidth_fraction=0.1,
                                  achieved_gflops=400e3, peak_gflops=989e3, flops_fraction=0.40))
     assert "computes 4e+05 GFLOP/s, 40% of peak" in mm and "Reading: compute-bound at 40% of peak FLOP/s" in mm
-    tiny = summarize_verdict(timed(RooflineTiming, bandwidth_fraction=0.02, flops_fraction=0.01))
+    tiny = summarize_verdict(timed(bandwidth_fraction=0.02, flops_fraction=0.01))
     assert "Reading: latency-bound at 2% of peak bandwidth and 1% of peak FLOP/s" in tiny
 
 
 def test_feedback_without_roofline_data_degrades_to_the_runtimes():
-    for v in (timed(), timed(RooflineTiming)):                  # a harness without the fields, or with them unset
+    for v in (timed(), timed()):                  # a harness without the fields, or with them unset
         text = summarize_verdict(v)
         assert "Runtime 0.412 ms" in text and "torch.compile 0.3 ms" in text and "vs torch.compile 0.728x" in text
         assert "Roofline" not in text and "Reading" not in text
@@ -56,8 +43,8 @@ def test_feedback_without_roofline_data_degrades_to_the_runtimes():
 
 
 def test_optimize_prompts_carry_the_roofline_and_the_stepping_stones():
-    parent = Shot("// parent", "parent", timed(RooflineTiming, achieved_gbps=1650.0, peak_gbps=2661.0))
-    other = Shot("// other", "other", timed(RooflineTiming, flops_fraction=0.5, bandwidth_fraction=0.2))
+    parent = Shot("// parent", "parent", timed(achieved_gbps=1650.0, peak_gbps=2661.0))
+    other = Shot("// other", "other", timed(flops_fraction=0.5, bandwidth_fraction=0.2))
     stone = Shot("// fast layernorm", "layernorm (level1/layernorm, same family: normalization), speedup 2x vs eager")
     for kind in ("rewrite", "diff", "crossover"):
         u = build_messages(kind, SOFTMAX, backend="cuda", parent=parent, other=other, inspirations=(stone,),

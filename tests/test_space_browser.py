@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from _browser import chromium
+
 playwright_sync = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("matplotlib")
 
@@ -69,18 +71,7 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with playwright_sync.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                  args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                        "--disable-component-update", "--disable-sync", "--no-first-run",
-                                        "--disable-dev-shm-usage"])
-        except Exception as e:  # the only reason to skip: the browser cannot start here
-            pytest.skip(f"Chromium cannot start: {str(e).splitlines()[0][:300]}")
-        yield b
-        b.close()
+    yield from chromium()
 
 
 def _open(browser, url: str, width: int = 1400, height: int = 1000):

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from _browser import chromium
+
 gradio_client = pytest.importorskip("gradio_client")
 playwright_sync = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("authlib", reason="Gradio's OAuth on a Space needs gradio[oauth] (authlib)")
@@ -206,18 +208,7 @@ def _session_cookie(user_token: str) -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with playwright_sync.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                  args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                        "--disable-component-update", "--disable-sync", "--no-first-run",
-                                        "--disable-dev-shm-usage"])
-        except Exception as e:  # the only reason to skip: the browser cannot start here
-            pytest.skip(f"Chromium cannot start: {str(e).splitlines()[0][:300]}")
-        yield b
-        b.close()
+    yield from chromium()
 
 
 def _final_status(page, timeout_ms: int = 600_000) -> str:

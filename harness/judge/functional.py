@@ -11,6 +11,7 @@ import time
 import torch
 
 from harness.judge import compare as cmp
+from harness.judge.options import DEFAULT
 from harness.sandbox.devlock import DeviceLock
 from harness.judge.reference import device_env
 from harness.sandbox.process import Limits
@@ -20,7 +21,7 @@ from harness.worker import protocol as P
 from harness.types import Check, Env, TaskRef, Verdict, sha256_text
 
 
-def check_functional(task: TaskRef, functional_source: str, *, backend: str, seeds: int = 3, size: str = "default",
+def check_functional(task: TaskRef, functional_source: str, *, backend: str, seeds: int = DEFAULT.seeds, size: str = "default",
                      timeout_s: float = 300.0, device_index: int | None = None) -> Verdict:
     """Run the original and the functional form side by side and compare them (untrusted code too: it holds the
     device shared, as a candidate's correctness phase does, so it never overlaps a timing run or a baseline)."""

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from harness.judge import compare as cmp
+from harness.judge.options import DEFAULT
 from harness.static import check as static
 from harness.build.cache import build
 from harness.sandbox.devlock import DeviceLock, device_shared
@@ -68,9 +69,10 @@ def _env(ref: Reference | None, backend: str, arch: str = "") -> Env:
                cuda_version=(ref.cuda_version if ref else torch.version.cuda) or "", arch=arch)
 
 
-def verify(candidate: Candidate, *, backend: str = "auto", seeds: int = 3, size: str = "auto",
-           timing: bool = True, compile_baseline: bool = True, timeout_s: float = 120.0,
-           repeats: int | None = None, warmup: int | None = None, static_checks: bool = True,
+def verify(candidate: Candidate, *, backend: str = DEFAULT.backend, seeds: int = DEFAULT.seeds,
+           size: str = DEFAULT.size, timing: bool = DEFAULT.timing, compile_baseline: bool = DEFAULT.compile_baseline,
+           timeout_s: float = DEFAULT.timeout_s, repeats: int | None = DEFAULT.repeats,
+           warmup: int | None = DEFAULT.warmup, static_checks: bool = True,
            device_index: int | None = None, pool: WarmPool | None = None, screen: bool = True) -> Verdict:
     """Judge one candidate. Never raises for anything the candidate or the task does.
 
@@ -329,7 +331,7 @@ def _judge_profile(j: _Judge, res: RunResult, backend: str) -> None:
             j.flag("custom_kernel", "library_call", f"only {frac:.0%} of device time is in the candidate's own kernels")
 
 
-def check_functional(task, functional_source: str, *, backend: str = "auto", seeds: int = 3,
+def check_functional(task, functional_source: str, *, backend: str = DEFAULT.backend, seeds: int = DEFAULT.seeds,
                      size: str = "auto", timeout_s: float = 300.0) -> Verdict:
     """Does a functional form (a whole task file with module_fn) equal the original module with the same weights?"""
     from harness.judge.functional import check_functional as _check
