@@ -33,7 +33,7 @@ mkdir -p "$OUT" "$JSON"
 export KERNEL_EVOLVE_CACHE="${KERNEL_EVOLVE_CACHE:-$PWD/.kecache}" PYTHONUNBUFFERED=1 KERNEL_EVOLVE_PRINT_FAILURES=1
 [ -d /tmp/site ] && export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
 XDIST=""
-python3 -c "import xdist" 2>/dev/null && XDIST="-n 4"
+python3 -c "import xdist" 2>/dev/null && XDIST="-n ${XDIST_N:-4}"
 ISSUE16=(--backend cuda -n 24 --fresh --size small --workers 14 --per-device 4 --warm 2
          --mix format_k,known_good,failing,adversarial --seeds 2 --no-compile-baseline)
 
@@ -87,7 +87,8 @@ one() {
         for ((j = i; j < ${#all[@]}; j += n)); do mine+=("${all[j]}"); done
         stage "tune-$i" "${BUDGET_tune:-560}" python3 -m pipeline.cli evolve "${mine[@]}" --backend cuda \
           --operator tune --format K --size default --seeds 1 --generations "${TUNE_GENERATIONS:-3}" \
-          --population "${TUNE_POP:-6}" --max-wall-s "${TUNE_WALL:-500}" --archive /tmp/ke-tune-archive \
+          --population "${TUNE_POP:-6}" --warm "${TUNE_WARM:-2}" --max-wall-s "${TUNE_WALL:-500}" \
+          --archive /tmp/ke-tune-archive \
           --run-dir "/tmp/ke-tune/p$i" &
       done
       wait
