@@ -32,8 +32,8 @@ from pipeline.operators import Operator, make_operator
 from pipeline.population import SIMILARITY_THRESHOLD, Member, Population
 from pipeline.progress import Progress
 from pipeline.proposal import Completion, Proposal, new_id
-from pipeline.stages import Context, Stop, functionalize, optimize_generation, seed, translate
-from pipeline.starter import find_seeds
+from pipeline.stages import Context, Stop, functionalize, optimize_generation, start_from, translate
+from pipeline.starter import starting_kernels
 from pipeline.strategy import make_strategy
 
 
@@ -220,17 +220,18 @@ class Run:
             return "functionalize failed"
         if not self.population.verified(tid):
             is_llm = self.operator.uses_llm
-            found = find_seeds(ftask, backend=self.backend, store=self.store, kernel_format=self.config.kernel_format) \
+            found = starting_kernels(ftask, backend=self.backend, store=self.store,
+                                     kernel_format=self.config.kernel_format) \
                 if self.config.use_seed else []
             self.progress.stage(tid, "translate" if is_llm else "seed")
             stones = stepping_stones(self.store, ftask, backend=self.backend, k=self.config.inspirations) \
                 if is_llm else ()
             first = translate(ctx, ftask, self.population, stones) if is_llm else None
-            for candidate_seed in found:
+            for start in found:
                 if first is not None:
                     break
-                self.journal.event("seed", task=tid, origin=candidate_seed.origin)
-                first = seed(ctx, ftask, self.population, candidate_seed)
+                self.journal.event("seed", task=tid, origin=start.origin)  # (the event keeps its journal name)
+                first = start_from(ctx, ftask, self.population, start)
             if first is None:
                 self.progress.stage(tid, "failed: no verified kernel")
                 self.journal.event("task_done", task=tid, result="no verified kernel")

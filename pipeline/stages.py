@@ -22,7 +22,7 @@ from pipeline.operators import Operator
 from pipeline.population import SIMILARITY_THRESHOLD, Member, Population, source_hash
 from pipeline.prompts import Shot, build_messages, summarize_verdict
 from pipeline.proposal import Completion, Proposal
-from pipeline.starter import Seed
+from pipeline.starter import StartingKernel
 from pipeline.strategy import SearchStrategy
 
 
@@ -196,8 +196,8 @@ def translate(ctx: Context, task: TaskRef, population: Population,
     return None
 
 
-def seed(ctx: Context, task: TaskRef, population: Population, found: Seed) -> Member | None:
-    """Stage 2 without an LLM: verify the seed kernel on this machine as generation 0."""
+def start_from(ctx: Context, task: TaskRef, population: Population, found: StartingKernel) -> Member | None:
+    """Stage 2 without an LLM: verify a starting kernel on this machine as generation 0."""
     p = Proposal(task=task, mode="translate", stage="translate")
     c = Completion(text=f"```cpp\n{found.source}```", model=found.origin, llm_call=False)
     got = judge_many(ctx, population, [(p, c)], dedup=False)

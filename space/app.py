@@ -133,9 +133,9 @@ class SpaceApp:
             return True
         if not task.task.functional:
             return False
-        from pipeline.starter import find_seeds
+        from pipeline.starter import starting_kernels
         try:
-            return bool(find_seeds(task.task, backend=settings.backend, store=store))
+            return bool(starting_kernels(task.task, backend=settings.backend, store=store))
         except Exception:  # an unreadable archive has no seed
             return False
 

@@ -116,7 +116,7 @@ def test_tune_operator_sweeps_untried_neighbours_then_is_exhausted():
 def test_innovation_retrieves_related_verified_kernels_and_seeds_prefer_the_archive():
     from _pipeline_fakes import FakeStore
     from pipeline.innovation import stepping_stones
-    from pipeline.starter import find_seeds
+    from pipeline.starter import starting_kernels
 
     def row(tid, op, code, status="verified", speed=1.0, backend="cpu"):
         return {"task_id": tid, "op_name": op, "kernel_code": code, "status": status, "speedup_eager": speed,
@@ -127,10 +127,10 @@ def test_innovation_retrieves_related_verified_kernels_and_seeds_prefer_the_arch
                        row("level1/relu", "relu", "// cuda only", backend="cuda")])
     stones = stepping_stones(store, TASK, backend="cpu", k=2)
     assert [s.code for s in stones] == ["// related", "// unrelated"]          # own task and failures excluded
-    seeds = find_seeds(TASK, backend="cpu", store=store)
+    seeds = starting_kernels(TASK, backend="cpu", store=store)
     assert [s.origin for s in seeds] == ["archive:level1/gelu", "known-good:gelu.k.cpp", "known-good:gelu.cpp"]
     assert seeds[0].source == "// mine 2"
-    assert [s.origin for s in find_seeds(TASK, backend="cpu", store=FakeStore(), kernel_format="A")] == \
+    assert [s.origin for s in starting_kernels(TASK, backend="cpu", store=FakeStore(), kernel_format="A")] == \
         ["known-good:gelu.cpp", "known-good:gelu.k.cpp"]
 
     class Broken:

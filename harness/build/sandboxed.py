@@ -94,7 +94,7 @@ def run_compiler(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None
         free_uid(uid)
         if uid is not None:
             _take_back(cwd)
-    isolation, rest = process.split_isolation(err or b"")
+    isolation, rest = process.isolation_and_rest(err or b"")
     try:
         output = log.read_text(errors="replace")
         log.unlink()

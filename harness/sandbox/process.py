@@ -201,7 +201,7 @@ def start_sandbox(cfg: dict[str, Any], pass_fds: list[int]) -> subprocess.Popen:
     )
 
 
-def split_isolation(sandbox_stderr: bytes) -> tuple[str, str]:
+def isolation_and_rest(sandbox_stderr: bytes) -> tuple[str, str]:
     """The supervisor's stderr: (the isolation it applied, from its first line; whatever else it printed)."""
     first, _, rest = sandbox_stderr.decode("utf-8", "replace").partition("\n")
     try:
@@ -226,7 +226,7 @@ def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0:
     reader.join(timeout=30)
     wall = time.monotonic() - t0
     log = log_tail(tmp / "worker.log")
-    isolation, rest = split_isolation(sandbox_err)
+    isolation, rest = isolation_and_rest(sandbox_err)
     if rest.strip():
         log += "\n" + rest[-2000:]
     if note:
