@@ -40,6 +40,7 @@ TABLE: tuple[Setting, ...] = (
     Setting("NO_SPLIT", "flag", "", "1: build CUDA format-A sources whole (no kernel/host split)"),
     Setting("LOCK_DIR", "path", "", "the device locks' folder (private to the harness's uid)"),
     Setting("REFERENCE_CACHE_GB", "float", "", "bytes of task references kept in memory (default: a quarter of RAM)"),
+    Setting("REFERENCE_MEMORY_GB", "float", "", "host memory a task's reference may use (default: half of RAM)"),
     Setting("CPU_TIMING_THREADS", "int", "1", "threads of every timed call on the CPU backend"),
     Setting("PRINT_FAILURES", "flag", "", "1: the test suite prints each failure's report as it happens"),
 )
@@ -57,6 +58,7 @@ class Settings:
     no_split: bool
     lock_dir: Path | None
     reference_cache_gb: float | None
+    reference_memory_gb: float | None
     cpu_timing_threads: int
     print_failures: bool
 

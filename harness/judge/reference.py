@@ -21,7 +21,8 @@ import torch
 
 from harness.judge.compare import degenerate
 from harness.sandbox.devices import child_env
-from harness.sandbox.devlock import DeviceLock
+from harness.sandbox.devlock import DeviceLock, physical_device
+from harness.sandbox.memory import reference_bound
 from harness.sandbox.process import Limits
 from harness.sandbox.runner import run_job
 from harness.sandbox.warm import WarmPool
@@ -68,6 +69,10 @@ class Reference:
     # per case, what Model.forward passed module_fn: {"args": [["tensor", shape, dtype] | ["number", v]], "kwargs"}
     fn_args: dict[str, dict] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # where the reference run's time went, by message
+    # the reference run's memory as the parent measured it (harness.sandbox.memory): a candidate's budget
+    host_peak: int = 0
+    device_peak: int | None = None
+    device_memory_method: str = ""
 
 
 def resolve_backend(backend: str) -> str:
@@ -177,12 +182,16 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
     t0 = time.monotonic()
     # start-up, inputs, float64 outputs and the torch.compile build share the device with other runs; the
     # eager/compile timings have it with no candidate process alive (a baseline Gate, harness.sandbox.devlock)
-    res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None), backend=backend,
+    bound = reference_bound(backend, physical_device(device_index) if backend == "cuda" else "")
+    res = run_job(job, limits=Limits(timeout_s=timeout_s, memory_mb=None, budget=bound), backend=backend,
                   env=device_env(device_index), files={"task.py": task.source}, lock=DeviceLock(backend, device_index),
                   pool=pool)
     seconds = dict(res.phases(t0), total=time.monotonic() - t0)
     base = dict(seeds=seed_list, init_seed=init_seed)
     err = res.first("error")
+    if res.memory_exceeded:
+        return Reference(**base, error=f"the task is too large to judge: {res.memory_exceeded}. Make its inputs "
+                                       "smaller, or raise the bound with KERNEL_EVOLVE_REFERENCE_MEMORY_GB (host)")
     if res.timed_out:
         return Reference(**base, error=f"the reference ran past {timeout_s:.0f} s")
     if err is not None:
@@ -219,4 +228,6 @@ def _compute(task: TaskRef, *, backend: str, seeds: int, size: str, timing: bool
         max_speedup=_max_speedup(task),
         degenerate=degenerate({k: v.ref for k, v in cases.items()}, seed_ids), seconds=seconds,
         fn_args={m.id: m.fn_args for m, _ in res.all("case") if isinstance(m.fn_args, dict)},
+        host_peak=res.memory.host_peak if res.memory else 0, device_peak=res.memory.device_peak if res.memory else None,
+        device_memory_method=res.memory.device_method if res.memory else "",
     )

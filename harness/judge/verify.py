@@ -16,10 +16,11 @@ from typing import Any
 import torch
 
 from harness.judge import compare as cmp
+from harness.judge import hardening
 from harness.judge.options import DEFAULT
 from harness.static import check as static
 from harness.build.cache import build
-from harness.sandbox.devlock import DeviceLock, device_shared
+from harness.sandbox.devlock import DeviceLock, device_shared, physical_device
 from harness.judge.reference import Reference, device_env, get_reference, resolve_backend, resolve_size, timing_job
 from harness.sandbox.process import Limits, RunResult
 from harness.sandbox.runner import run_job
@@ -149,12 +150,19 @@ def verify(candidate: Candidate, *, backend: str = DEFAULT.backend, seeds: int =
                 device=backend, kernel=kernel, kernel_names=tuple(rep.kernel_names),
                 out_specs={cid: tuple(P.OutSpec(tuple(o.shape), str(o.dtype).replace("torch.", "")) for o in c.out)
                            for cid, c in ref.cases.items()},
-                timing=timing_job(backend, repeats=repeats, warmup=warmup, compile_=False) if timing else None)
-    limits = Limits(timeout_s=timeout_s, startup_s=600.0 if candidate.format == "B" else 120.0)
+                timing=timing_job(backend, repeats=repeats, warmup=warmup, compile_=False) if timing else None,
+                probe=hardening.race_plan(backend, size))
+    limits = Limits(timeout_s=timeout_s, startup_s=600.0 if candidate.format == "B" else 120.0,
+                    budget=hardening.budget_for(ref, physical_device(device_index) if backend == "cuda" else ""))
     t1 = time.monotonic()
     # correctness shares the device with other runs; the timed calls get it alone (harness.sandbox.devlock.Gate)
+    lock = DeviceLock(backend, device_index)
     res = run_job(job, limits=limits, backend=backend, files=files, copies=copies, env=device_env(device_index),
-                  pool=pool, lock=DeviceLock(backend, device_index))
+                  pool=pool, lock=lock)
+    if res.memory is not None and res.memory.maybe_others:  # a device-wide figure: other runs may have raised it
+        with lock.held_alone():
+            res = replace(run_job(job, limits=limits, backend=backend, files=files, copies=copies,
+                                  env=device_env(device_index)), reran_alone=True)
     if res.reran_alone:
         j.skip("device_memory", "CUDA ran out of memory while the GPU was shared with other runs; "
                                 "the candidate was run again with the GPU to itself")
@@ -162,13 +170,16 @@ def verify(candidate: Candidate, *, backend: str = DEFAULT.backend, seeds: int =
     secs.update({f"run.{k}": x for k, x in res.phases(t1).items()})  # where the time went (start-up is in hello)
     secs["run.queued"] = res.gate_wait_s  # of which waiting for the device (shared, then the timing slot)
     t2 = time.monotonic()
-    _judge_protocol(j, res, ref, timing)
+    hardening.judge_memory(j, res)  # first: a run stopped for memory is `rejected`, whatever else failed
+    _judge_protocol(j, res, ref, timing, job.probe)
     # Small outputs are compared on the host with no lock (microseconds of work, nothing to queue for). Large
     # ones are compared on the GPU where there is one, sharing the device: they never overlap a timing run.
     heavy = _output_bytes(res) >= HEAVY_COMPARE_BYTES
     dev = f"cuda:{device_index or 0}" if heavy and backend == "cuda" and torch.cuda.is_available() else None
     with device_shared(backend, device_index) if heavy else contextlib.nullcontext():
         comp = _judge_run(j, res, ref, backend, dev)
+        hardening.judge_reuse(j, res, ref, dev)
+        hardening.judge_race(j, res, ref, job.probe, dev)
         timing_ = _judge_timing(j, res, ref, job.timing.warmup, dev) \
             if timing and j.status == "verified" else None
     _judge_profile(j, res, backend)
@@ -188,9 +199,11 @@ def _output_bytes(res: RunResult) -> int:
     return sum(t.numel() * t.element_size() for _, ts in res.messages for t in ts.values())
 
 
-def _judge_protocol(j: _Judge, res: RunResult, ref: Reference, timing: bool) -> None:
+def _judge_protocol(j: _Judge, res: RunResult, ref: Reference, timing: bool,
+                    probe: P.ProbeSpec | None = None) -> None:
     """The worker speaks in a fixed order, each message once; anything else was written by someone else."""
-    expected = P.expected_kinds("candidate", n_cases=len(ref.cases), timed=timing)
+    expected = P.expected_kinds("candidate", n_cases=len(ref.cases), timed=timing,
+                                n_reuse=len(P.reuse_ids(list(ref.cases))), n_race=len(probe.threads) if probe else 0)
     got = res.kinds()
     ended_early = "error" in got or res.timed_out or res.exit_code != 0 or bool(res.wire_error)
     body = [k for k in got if k != "error"]
@@ -217,6 +230,8 @@ def _judge_run(j: _Judge, res: RunResult, ref: Reference, backend: str,
         j.fail("runtime", "the candidate ran past the time limit and its process tree was killed", "timeout")
     elif err is not None:
         j.fail("runtime", f"the candidate raised: {err[0].message}", "runtime_error")
+    elif res.memory_exceeded:
+        j.fail("runtime", "the parent stopped the run: it went past its memory budget", "rejected")
     elif res.exit_code != 0:
         how = f"signal {res.exit_code - 128}" if res.exit_code > 128 else f"exit code {res.exit_code}"
         j.fail("runtime", f"the runner process died ({how}); last output: {res.log_tail[-800:]}", "runtime_error")

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from harness.sandbox.devlock import GATE_MAX_S, Gate
+from harness.sandbox.memory import MemoryBudget, MemoryReport, MemoryWatch
 from harness.worker import procguard, wire
 from harness.worker import protocol as P
 
@@ -45,6 +46,7 @@ class Limits:
     nproc: int = 512
     fsize_mb: int = 2048
     max_output_mb: int = 16384         # tensors the parent accepts from the worker in total
+    budget: MemoryBudget | None = None  # host/device memory the parent lets the run's tree use (polled)
 
 
 @dataclass
@@ -63,6 +65,12 @@ class RunResult:
     gate_wait_s: float = 0.0   # time queued for the device (shared at start, exclusive before timing)
     reran_alone: bool = False  # a CUDA OOM while sharing the device: this is the second run, the device alone
     transfer: str = ""         # how tensors crossed: "shared memory", or "pipe (<why shared memory was refused>)"
+    memory: MemoryReport | None = None  # what the parent measured against `Limits.budget` (None: no budget)
+
+    @property
+    def memory_exceeded(self) -> str:
+        """Why the parent stopped the run for memory ("" if it did not)."""
+        return self.memory.exceeded if self.memory is not None else ""
 
     def first(self, kind: str) -> tuple[Any, dict[str, torch.Tensor]] | None:
         """The first message of `kind` and its tensors (None if none came)."""
@@ -221,7 +229,9 @@ def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0:
     reader = threading.Thread(target=_read_all, args=(read_fd, limits, role, messages, times, wire_error, gate,
                                                       arena), daemon=True)
     reader.start()
-    code = _wait(proc, t0, times, limits, gate)
+    watch = MemoryWatch(limits.budget, proc.pid, arena_fd=arena.fd if arena is not None else None) \
+        if limits.budget is not None else None
+    code = _wait(proc, t0, times, limits, gate, watch)
     sandbox_err = proc.stderr.read() if proc.stderr else b""
     reader.join(timeout=30)
     wall = time.monotonic() - t0
@@ -232,21 +242,29 @@ def collect(proc: subprocess.Popen, read_fd: int, tmp: Path, limits: Limits, t0:
     if note:
         isolation += " + " + note
     # copies: a reader still queued for the timing slot when its worker died (join gave up) appends later
-    return RunResult(exit_code=code, timed_out=code == 124, messages=list(messages), log_tail=log, wall_s=wall,
-                     wire_error=wire_error[0], isolation=isolation, times=list(times),
+    over = bool(watch is not None and watch.exceeded)
+    return RunResult(exit_code=code, timed_out=code == 124 and not over, messages=list(messages), log_tail=log,
+                     wall_s=wall, wire_error=wire_error[0], isolation=isolation, times=list(times),
                      gate_wait_s=gate.start_wait_s + gate.waited(time.monotonic()) if gate is not None else 0.0,
-                     transfer=transfer)
+                     transfer=transfer, memory=watch.report() if watch is not None else None)
 
 
-def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits, gate: Gate | None = None) -> int:
-    """Wait for the supervisor; past the deadline ask it to kill the tree (SIGTERM), then force it."""
+def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits, gate: Gate | None = None,
+          watch: MemoryWatch | None = None) -> int:
+    """Wait for the supervisor; past the deadline, or past the memory budget (`watch`, polled each 0.1 s), ask
+    it to kill the tree (SIGTERM), then force it (after 15 s; 2 s for memory, which may still be growing)."""
     asked = None
+    grace = 15.0
     while True:
         try:
             proc.wait(timeout=0.1)
             return 124 if asked is not None else proc.returncode
         except subprocess.TimeoutExpired:
             pass
+        if watch is not None and asked is None and watch.poll():
+            asked, grace = time.monotonic(), 2.0
+            proc.terminate()
+            continue
         now = time.monotonic()
         hello = next((h for k, h, _ in list(times) if k == "hello"), None)
         if gate is not None and hello is not None:
@@ -256,7 +274,7 @@ def _wait(proc: subprocess.Popen, t0: float, times: list, limits: Limits, gate: 
         if late and asked is None:
             asked = now
             proc.terminate()
-        elif asked is not None and now - asked > 15:
+        elif asked is not None and now - asked > grace:
             os.killpg(proc.pid, 9)
             proc.wait()
             return 124

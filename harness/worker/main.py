@@ -8,7 +8,8 @@ roles, each in its own process:
   input fingerprints, eager and torch.compile timings, the device bandwidth;
 - "candidate": the same inputs through the candidate (format A extension or
   format B ModelNew), with poisoned allocator memory, cloned inputs, a repeat
-  for determinism, and the timed loop with output snapshots;
+  at new addresses, reused buffers with new values and race repeats
+  (`harness.worker.probes`), and the timed loop with output snapshots;
 - "functional": the original Model against its functional form.
 Nothing here decides a verdict: it only ships raw tensors and numbers to the
 parent over the private pipe (`harness.worker.wire`). In the candidate role this
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 import torch  # noqa: E402
 
-from harness.worker import procguard, protocol as P, wire  # noqa: E402
+from harness.worker import procguard, probes, protocol as P, wire  # noqa: E402
 from harness.worker.k_abi import KBinding  # noqa: E402
 from harness.worker.measure import (bandwidth_gbps, fill_poison, flat, peak_gflops, profile, sync,  # noqa: E402
                                     task_flops, time_calls)
@@ -255,12 +256,16 @@ def role_candidate(job: P.Job):
     all_cases = cases(mod, job)
     specs = job.out_specs
     sets = []
+    first_args = []  # the first call's own input buffers: alive to the end, reused with other values below
+
+    def prepare(cid):  # before a call on case `cid`'s shapes: poisoned free memory, format K told the shapes
+        poison(specs.get(cid, ()), device)
+        expect_outputs(specs.get(cid, ()))
     with torch.no_grad():
         for cid, inputs in all_cases:
             inputs = to_device(inputs, device)
             args = [x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]
-            poison(specs.get(cid, ()), device)
-            expect_outputs(specs.get(cid, ()))
+            prepare(cid)
             out = flat(call(args))
             sync(device)
             ptrs = {x.untyped_storage().data_ptr() for x in args + params if isinstance(x, torch.Tensor)}
@@ -270,13 +275,31 @@ def role_candidate(job: P.Job):
                  {f"out{i}": o for i, o in enumerate(out)})
             if cid.startswith("seed"):
                 sets.append(inputs)
-        # the same inputs again, after other calls: a moving result means a race or hidden state
+            first_args = first_args or args
+            del out, args
+        # the same inputs again, after other calls, at new addresses (the first call's buffers are alive):
+        # a moving result means a race or hidden state
         first_id, first_inputs = all_cases[0][0], to_device(all_cases[0][1], device)
-        poison(specs.get(first_id, ()), device)
-        expect_outputs(specs.get(first_id, ()))
-        out = flat(call([x.clone() if isinstance(x, torch.Tensor) else x for x in first_inputs]))
+        prepare(first_id)
+        again = [x.clone() if isinstance(x, torch.Tensor) else x for x in first_inputs]
+        out = flat(call(again))
         sync(device)
-        send(P.Repeat(id=first_id), {f"out{i}": o for i, o in enumerate(out)})
+        send(P.Repeat(id=first_id, new_address=probes.new_addresses(again, first_args)),
+             {f"out{i}": o for i, o in enumerate(out)})
+        del out
+        seed_ids = [c for c, _ in all_cases if c.startswith("seed")]
+        # later seeds' values in the first call's own buffers: no key from the address or shape stands in
+        for cid, out, same, after in probes.reuse_calls(lambda a: flat(call(a)), first_args,
+                                                        [(c, sets[seed_ids.index(c)]) for c in P.reuse_ids(seed_ids)],
+                                                        prepare):
+            sync(device)
+            send(P.Reuse(id=cid, into=first_id, same_address=same, input_sha_after=fingerprint(after)),
+                 {f"out{i}": o for i, o in enumerate(out)})
+        if job.probe is not None:  # repeats under several thread counts, values alternating in one buffer
+            for t, ids, stacked, secs, together in probes.race_calls(lambda a: flat(call(a)), again,
+                                                                     list(zip(seed_ids, sets)), job.probe, device,
+                                                                     prepare, sync):
+                send(P.Race(threads=t, cases=ids, seconds=secs, together=together), stacked)
         # the profile runs with the correctness work: the timing slot holds nothing but the timed loop
         send(P.Profile(**profile(call, sets[0] if sets else first_inputs, list(job.kernel_names), device)))
         if job.timing is not None:

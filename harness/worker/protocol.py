@@ -38,6 +38,28 @@ class TimingSpec:
 
 
 @dataclass(frozen=True)
+class ProbeSpec:
+    """A candidate's extra correctness calls after its `repeat` (race detection): for each entry of `threads`
+    (a CPU thread count; 0 leaves it as it is, CUDA), repeated calls back to back on one buffer whose values
+    alternate between the seeds: at least `min_repeats`, more while `budget_s` seconds last (per count; a
+    count of 1 stops at the minimum), at most `repeats`, and no more once the count's share of `max_bytes`
+    of outputs would be passed (one call always runs). A lost update needs the threads on cores at the same
+    time, which a busy machine allows only now and then: a call no slower than twice the fastest so far
+    (the one-thread calls come first) ran with its team together, and a count of no more threads than
+    cores goes on past `budget_s`, up to `max_s`, until `together` of its calls did (or they took
+    `together_s` seconds in all)."""
+
+    threads: tuple[int, ...]
+    repeats: int
+    min_repeats: int
+    budget_s: float
+    max_bytes: int
+    together: int = 0          # ... and past `budget_s`, until this many calls ran with the team together
+    together_s: float = 0.0    # ... or such calls took this many seconds in all (slow calls: a few suffice)
+    max_s: float = 0.0         # ... but never past `max_s` seconds per count (0: `budget_s` is the limit)
+
+
+@dataclass(frozen=True)
 class KernelSpec:
     """The candidate's code in its run folder: a built library (formats A, K) or a Python file (format B)."""
 
@@ -74,6 +96,7 @@ class Job:
     gate_fd: int | None = None                              # the timing-slot pipe's read end, if gated
     arena_fd: int | None = None                             # the sealed shared-memory file for tensor bytes
     arena_bytes: int = 0
+    probe: ProbeSpec | None = None                          # role "candidate": the race repeats
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -85,6 +108,7 @@ class Job:
         d["kernel_names"] = tuple(d.get("kernel_names", ()))
         d["timing"] = TimingSpec(**d["timing"]) if d.get("timing") else None
         d["kernel"] = KernelSpec(**d["kernel"]) if d.get("kernel") else None
+        d["probe"] = ProbeSpec(**{**d["probe"], "threads": tuple(d["probe"]["threads"])}) if d.get("probe") else None
         d["out_specs"] = {cid: tuple(OutSpec(tuple(o["shape"]), o["dtype"]) for o in specs)
                           for cid, specs in (d.get("out_specs") or {}).items()}
         return cls(**d)
@@ -158,9 +182,34 @@ class FunctionalCase(Message):
 
 @dataclass(frozen=True)
 class Repeat(Message):
-    """The first case's inputs again, after the others (tensors: out0..): a moving result is a race or state."""
+    """The first case's inputs again, after the others (tensors: out0..): a moving result is a race or state.
+    The first call's buffers are still alive, so these inputs sit at other addresses (`new_address`)."""
     KIND: ClassVar[str] = "repeat"
     id: str
+    new_address: bool | None = None
+
+
+@dataclass(frozen=True)
+class Reuse(Message):
+    """Case `id`'s values copied into the input buffers of case `into`'s call and called again: the same
+    addresses, new contents (tensors: out0..). A result keyed on the address gives `into`'s answer."""
+    KIND: ClassVar[str] = "reuse"
+    id: str
+    into: str
+    same_address: bool
+    input_sha_after: str
+
+
+@dataclass(frozen=True)
+class Race(Message):
+    """Repeated calls with `threads` threads (0: as set), call k on case `cases[k]`'s values in one buffer.
+    Tensors: s{u}_{i}, output i of every call on the u-th distinct case of `cases` (first-seen order),
+    stacked in call order; every one is compared with its case's reference and with the others."""
+    KIND: ClassVar[str] = "race"
+    threads: int
+    cases: list
+    seconds: float
+    together: int = 0               # calls no slower than twice the fastest: the team ran together
 
 
 @dataclass(frozen=True)
@@ -234,14 +283,17 @@ _COMMON = (Ready, Idle, Done, Error)
 KINDS: dict[str, dict[str, type[Message]]] = {
     "reference": {c.KIND: c for c in (ReferenceHello, ReferenceCase, Eager, Compiled, CompiledError, Bandwidth,
                                       *_COMMON)},
-    "candidate": {c.KIND: c for c in (CandidateHello, CandidateCase, Repeat, Profile, Timing, *_COMMON)},
+    "candidate": {c.KIND: c for c in (CandidateHello, CandidateCase, Repeat, Reuse, Race, Profile, Timing,
+                                      *_COMMON)},
     "functional": {c.KIND: c for c in (FunctionalHello, FunctionalCase, Done, Error)},
 }
 
 
-def expected_kinds(role: Literal["candidate", "functional"], *, n_cases: int, timed: bool) -> list[str]:
+def expected_kinds(role: Literal["candidate", "functional"], *, n_cases: int, timed: bool, n_reuse: int = 0,
+                   n_race: int = 0) -> list[str]:
     """The kinds a candidate's or functional check's worker sends, in order, when all goes well (an `error`
-    may end it early).
+    may end it early). A candidate sends `n_reuse` reuse messages (one per seed after the first: `reuse_ids`)
+    and `n_race` race messages (one per entry of its job's `ProbeSpec.threads`) after its repeat.
 
     A candidate's profile runs with its correctness work (the device shared), before it asks for the
     timing slot, so the exclusive slot holds nothing but the timed loop. (A reference, the task's own
@@ -249,9 +301,15 @@ def expected_kinds(role: Literal["candidate", "functional"], *, n_cases: int, ti
     bandwidth, and done; its order is not judged.)
     """
     if role == "candidate":
-        return ["hello"] + ["case"] * n_cases + ["repeat", "profile"] + (["ready", "idle", "timing"] if timed else []) \
-            + ["done"]
+        return ["hello"] + ["case"] * n_cases + ["repeat"] + ["reuse"] * n_reuse + ["race"] * n_race + ["profile"] \
+            + (["ready", "idle", "timing"] if timed else []) + ["done"]
     return ["hello"] + ["case"] * n_cases + ["done"]
+
+
+def reuse_ids(case_ids: list[str]) -> list[str]:
+    """The cases whose values a candidate's reuse calls copy into the first case's buffers: every seed case
+    after the first (the variants have other shapes)."""
+    return [c for c in case_ids if c.startswith("seed")][1:]
 
 
 def _hint(tp: Any) -> tuple[type, ...]:

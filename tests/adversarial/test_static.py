@@ -24,11 +24,11 @@ MANIFEST = tomllib.loads((HERE / "manifest.toml").read_text())["candidate"]
 FAMILIES = {
     "stale_memory", "input_mutation", "output_aliasing", "result_caching", "timing_escape", "precision_downgrade",
     "library_calls", "degenerate_task", "implausible_speed", "determinism", "format_b", "forgery",
-    "runner_environment",
+    "runner_environment", "memory",
 }
 STATUSES = {"verified", "incorrect", "runtime_error", "timeout", "rejected", "compile_error"}
 CHECK_NAMES = {"case:", "inputs:", "alias:", "determinism", "timed_outputs", "plausibility", "library_calls_runtime",
-               "custom_kernel", "degenerate_task", "channel", "runtime"}
+               "custom_kernel", "degenerate_task", "channel", "runtime", "memory", "reuse:", "race"}
 
 CASES = [pytest.param(e, b, id=f"{e['file'].split('/')[-1]}-{b}") for e in MANIFEST for b in e["backends"]]
 
@@ -79,7 +79,7 @@ def test_manifest_is_well_formed():
         name = e["file"]
         assert (HERE / name).is_file(), name
         assert e["family"] in FAMILIES, name
-        assert e["format"] in ("A", "B"), name
+        assert e["format"] in ("A", "B", "K"), name
         assert set(e["backends"]) <= {"cpu", "cuda"} and e["backends"], name
         assert set(e["expect_status"]) <= STATUSES and set(e["dynamic_status"]) <= STATUSES, name
         assert e["static"] in ("pass", "flag", "reject"), name
