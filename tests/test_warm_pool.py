@@ -290,7 +290,9 @@ def test_pre_started_worker_has_the_clean_environment(monkeypatch: pytest.Monkey
 
 
 @pytest.mark.gpu
-def test_cuda_pool_worker_starts_without_cuda_and_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_pool_worker_is_prepared_and_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pre-started CUDA worker made its context (and cuBLAS, and a profiler session) before its job, in its own
+    process; the candidate still gets every check of a cold run."""
     task = load_task("level1/gelu")
     cand = load_candidate(known_good_kernel(task, "cuda"), task)
     runs = _spy_runs(monkeypatch)
@@ -299,7 +301,8 @@ def test_cuda_pool_worker_starts_without_cuda_and_verifies(monkeypatch: pytest.M
         v = verify(cand, backend="cuda", seeds=2, size="small", compile_baseline=False, pool=pool)
     assert v.status == "verified", (v.error, v.checks)
     assert "pre-started" in _isolation(v)
-    assert runs[-1].first("hello")[0].cuda_at_start is False
+    assert runs[-1].first("hello")[0].cuda_at_start is True
+    assert v.seconds.get("run.profile", 0.0) < 2.0, v.seconds  # the profiler was started ahead, not in the job
 
 
 

@@ -201,6 +201,7 @@ class WarmPool:
             raise ValueError(f"unknown backend {backend!r}: use cpu or cuda (resolve 'auto' first)")
         self.size, self.backend, self.env = size, backend, dict(env or {})
         self.limits, self.armed_max_s = limits, armed_max_s
+        self.ready_wait_s = 60.0 if backend == "cuda" else 10.0   # a prepared sandbox beats a cold start
         self._armed: list[Armed] = []
         self._cv = threading.Condition()
         self._closed = False
@@ -230,24 +231,32 @@ class WarmPool:
         return False
 
     def take(self, *, limits: Limits, backend: str, env: dict[str, str] | None) -> Armed | None:
-        """An armed sandbox that fits this job (ready ones first, then the oldest), or None."""
+        """A ready armed sandbox that fits this job, or None (the job then starts cold).
+
+        Only a sandbox whose worker said it is prepared is handed a job: one still preparing is waited for
+        (up to `ready_wait_s`, less than a cold start costs), and one that died preparing (on CUDA: say, out
+        of device memory creating its context) is discarded, never given the job to fail."""
         if backend != self.backend or dict(env or {}) != self.env or \
                 _rlimits(limits, backend) != _rlimits(self.limits, backend):
             return None
-        dead: list[Armed] = []
-        with self._cv:
-            live = []
-            for a in self._armed:
-                (live if a.poll() else dead).append(a)
-            pick = next((a for a in live if a.is_ready), live[0] if live else None)
-            self._armed = [a for a in live if a is not pick]
-            self._stats["discarded"] += len(dead)
-            if pick is not None:
-                self._stats["taken"] += 1
-            self._cv.notify_all()
-        for a in dead:
-            a.kill()
-        return pick
+        end = time.monotonic() + self.ready_wait_s
+        while True:
+            dead: list[Armed] = []
+            with self._cv:
+                live = []
+                for a in self._armed:
+                    (live if a.poll() else dead).append(a)
+                pick = next((a for a in live if a.is_ready), None)
+                self._armed = [a for a in live if a is not pick]
+                self._stats["discarded"] += len(dead)
+                if pick is not None:
+                    self._stats["taken"] += 1
+                self._cv.notify_all()
+            for a in dead:
+                a.kill()
+            if pick is not None or not live or time.monotonic() >= end:
+                return pick
+            time.sleep(0.02)
 
     def run(self, job: P.Job, *, limits: Limits, backend: str, env: dict[str, str] | None = None,
             files: dict[str, str] | None = None, copies: dict[str, str] | None = None,

@@ -368,8 +368,12 @@ def prepare(backend: str) -> None:
 
 
 def wait_for_job(ready_fd: int, backend: str) -> str:
-    """Pre-started: prepare for a job of `backend`, then wait for the job's path (the deadline starts then)."""
-    prepare(backend)
+    """Pre-started: prepare for a job of `backend`, then wait for the job's path (the deadline starts then). A
+    worker that cannot prepare exits without saying it is ready, so the pool discards it (no job is lost)."""
+    try:
+        prepare(backend)
+    except Exception:  # noqa: BLE001 - e.g. no device memory left for a context: this sandbox serves no job
+        os._exit(5)
     os.write(ready_fd, b"R")
     os.close(ready_fd)
     path = sys.stdin.readline().strip()
