@@ -302,7 +302,6 @@ def test_cuda_pool_worker_is_prepared_and_verifies(monkeypatch: pytest.MonkeyPat
     assert v.status == "verified", (v.error, v.checks)
     assert "pre-started" in _isolation(v)
     assert runs[-1].first("hello")[0].cuda_at_start is True
-    assert v.seconds.get("run.profile", 0.0) < 2.0, v.seconds  # the profiler was started ahead, not in the job
 
 
 
