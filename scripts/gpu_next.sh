@@ -19,7 +19,10 @@
 #   bench-latency cached candidates one at a time: one candidate's submit -> verdict
 #   bench-default format-K layernorm candidates at the default size (1.6 GB tensors)
 #   tune          issue 17: a bounded `evolve --operator tune` over every level-1 and level-2 task at the
-#                 default size, TUNE_PAR processes side by side; scripts/tune_summary.py tabulates it
+#                 default size, TUNE_PAR processes side by side; scripts/tune_summary.py tabulates it.
+#                 Run it ALONE: gpu tests use lock folders of their own, so beside them the device lock
+#                 cannot keep their work out of the timed loops (session 7: medians quantised to a
+#                 ~4 ms time slice); and keep TUNE_PAR <= 3 (7 processes ran the GPU out of memory)
 #   adversarial   issue 18: the CUDA adversarial corpus, cold and through warm runners (`pytest -m gpu
 #                 tests/adversarial`)
 #   gpu-tests     every other @pytest.mark.gpu test (format K, split build, warm runners, isolation)
@@ -64,7 +67,8 @@ one() {
       python3 -c "import torch, sys; print(torch.__version__, torch.version.cuda, sys.version.split()[0])" ;;
     prebuild) stage prebuild 240 python3 scripts/gpu_session.py prebuild-all ;;
     bench-before)  # the same command on the code before this session (its own cache: nothing shared)
-      stage bench-before 420 env -C .baseline KERNEL_EVOLVE_CACHE=/tmp/ke-cache-before PYTHONPATH=. \
+      stage bench-before 420 env -C .baseline KERNEL_EVOLVE_CACHE=/tmp/ke-cache-before \
+        PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" \
         python3 -m pipeline.cli bench harness "${ISSUE16[@]}" --out "$JSON/bench-before.json" ;;
     bench-after) stage bench-after 120 python3 -m pipeline.cli bench harness "${ISSUE16[@]}" \
                    --out "$JSON/bench-after.json" ;;
@@ -81,7 +85,7 @@ one() {
                      --size default --mix format_k --seeds 2 --no-compile-baseline --out "$JSON/bench-default.json" ;;
     tune)
       rm -rf /tmp/ke-tune /tmp/ke-tune-archive && mkdir -p /tmp/ke-tune
-      local all; all=($(tasks)) ; n=${TUNE_PAR:-4}
+      local all; all=($(tasks)) ; n=${TUNE_PAR:-3}
       for ((i = 0; i < n; i++)); do  # every n-th task in process i (a run judges its tasks one after another)
         local mine=() j
         for ((j = i; j < ${#all[@]}; j += n)); do mine+=("${all[j]}"); done
