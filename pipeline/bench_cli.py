@@ -49,6 +49,8 @@ def harness(
                                        "CUDA (default: sized to the host; 0 = cold starts)."),
     per_device: Optional[int] = typer.Option(None, min=1, help="Local executor on CUDA: verifications sharing each GPU "
                                              "(timed phases never overlap); default: sized to the host."),
+    max_wall_s: Optional[float] = typer.Option(None, min=1, help="Stop after this many seconds and report the verdicts "
+                                               "that arrived by then (the rest are counted as unfinished)."),
 ) -> None:
     """Judge a mix of known-good, failing and adversarial candidates; report throughput and stage latencies."""
     from harness.executors import bench
@@ -78,14 +80,14 @@ def harness(
                   per_device=(per_device or sizes.per_device) if be == "cuda" else None,
                   verify=verify_kw, machine=bench.machine(), executor_class=type(ex).__name__)
     console.print(f"judging {candidates} candidates on {be} with {type(ex).__name__} ...")
-    try:
+    try:  # the report is written before the executor shuts down (which waits for runs still going)
         report = bench.run_bench(items, ex, verify_kw=verify_kw, config=dict(config, fresh=fresh, in_flight=in_flight),
-                                 fresh=fresh, in_flight=in_flight)
+                                 fresh=fresh, in_flight=in_flight, max_wall_s=max_wall_s)
+        report.write(out)
+        _print(report)
+        console.print(f"JSON report: {out}")
     finally:
         ex.shutdown()
-    report.write(out)
-    _print(report)
-    console.print(f"JSON report: {out}")
 
 
 def _print(r) -> None:
@@ -93,6 +95,9 @@ def _print(r) -> None:
     console.print(f"[bold]{r.candidates}[/bold] candidates in {r.wall_s:.1f} s: [bold]{r.per_hour:,.0f}/h[/bold] "
                   f"({r.verified_per_hour:,.0f} verified/h); GPU busy: {busy}; builds: "
                   + ", ".join(f"{k} {v}" for k, v in r.builds.items()))
+    if r.config.get("max_wall_s"):
+        console.print(f"stopped at --max-wall-s {r.config['max_wall_s']:.0f}: {r.config['unfinished']} unfinished and "
+                      f"{r.config['not_submitted']} not submitted, not counted")
     if r.config.get("host_cpu_s_per_candidate") is not None:
         console.print(f"host CPU: {r.config['host_cpu_s_per_candidate']:.2f} s per candidate "
                       f"({r.config['host_cpu_s']:.0f} s in all: this process and every process it waited for)")

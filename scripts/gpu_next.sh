@@ -27,7 +27,8 @@
 #                 tests/adversarial`)
 #   gpu-tests     every other @pytest.mark.gpu test (format K, split build, warm runners, isolation)
 #   pack          the JSON reports (benches, the adversarial junit XML) as $OUT/json.tgz
-# Per-stage budgets (seconds) can be overridden: BUDGET_<stage with _ for ->=N.
+# Per-stage budgets (seconds) can be overridden: BUDGET_<stage with _ for ->=N. The benches after bench-after stop
+# at --max-wall-s (WALL_host, WALL_cached, WALL_latency, WALL_default) and report what arrived by then.
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-out}"
@@ -67,21 +68,23 @@ one() {
       python3 -c "import torch, sys; print(torch.__version__, torch.version.cuda, sys.version.split()[0])" ;;
     prebuild) stage prebuild 240 python3 scripts/gpu_session.py prebuild-all ;;
     bench-before)  # the same command on the code before this session (its own cache: nothing shared)
-      stage bench-before 420 env -C .baseline KERNEL_EVOLVE_CACHE=/tmp/ke-cache-before \
+      stage bench-before 220 env -C .baseline KERNEL_EVOLVE_CACHE=/tmp/ke-cache-before \
         PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" \
         python3 -m pipeline.cli bench harness "${ISSUE16[@]}" --out "$JSON/bench-before.json" ;;
     bench-after) stage bench-after 120 python3 -m pipeline.cli bench harness "${ISSUE16[@]}" \
                    --out "$JSON/bench-after.json" ;;
-    bench-host) stage bench-host 120 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-150}" \
-                  --fresh --size small --mix format_k,known_good,failing,adversarial --seeds 2 --no-compile-baseline \
+    bench-host) stage bench-host 100 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-150}" \
+                  --max-wall-s "${WALL_host:-75}" --fresh --size small --mix format_k,known_good,failing,adversarial --seeds 2 --no-compile-baseline \
                   --out "$JSON/bench-host.json" ;;
-    bench-cached) stage bench-cached 120 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-150}" \
-                    --size small --mix format_k,known_good,failing,adversarial --seeds 2 --no-compile-baseline \
+    bench-cached) stage bench-cached 100 python3 -m pipeline.cli bench harness --backend cuda -n "${BENCH_N:-150}" \
+                    --max-wall-s "${WALL_cached:-75}" --size small --mix format_k,known_good,failing,adversarial --seeds 2 --no-compile-baseline \
                     --out "$JSON/bench-cached.json" ;;
-    bench-latency) stage bench-latency 60 python3 -m pipeline.cli bench harness --backend cuda -n 20 --in-flight 1 \
+    bench-latency) stage bench-latency 50 python3 -m pipeline.cli bench harness --backend cuda -n 20 --in-flight 1 \
+                     --max-wall-s "${WALL_latency:-35}" \
                      --size small --mix format_k,known_good --seeds 2 --no-compile-baseline \
                      --out "$JSON/bench-latency.json" ;;
-    bench-default) stage bench-default 100 python3 -m pipeline.cli bench harness --backend cuda -n 40 --fresh \
+    bench-default) stage bench-default 70 python3 -m pipeline.cli bench harness --backend cuda -n 40 --fresh \
+                     --max-wall-s "${WALL_default:-50}" \
                      --size default --mix format_k --seeds 2 --no-compile-baseline --out "$JSON/bench-default.json" ;;
     tune)
       rm -rf /tmp/ke-tune /tmp/ke-tune-archive && mkdir -p /tmp/ke-tune

@@ -147,3 +147,28 @@ def test_in_flight_bounds_the_candidates_submitted_and_unfinished() -> None:
     bench.run_bench(items, Pool(), verify_kw={}, sample_gpu=False)
     assert peak[0] > 2  # without the bound the executor takes them all at once
     pool.shutdown()
+
+
+def test_max_wall_counts_only_the_verdicts_that_arrived_in_time() -> None:
+    from concurrent.futures import Future
+
+    class HalfDone:  # every other candidate's verdict never arrives
+        def __init__(self):
+            self.futures: list[Future] = []
+
+        def submit(self, cand, **kw):
+            f: Future = Future()
+            if len(self.futures) % 2 == 0:
+                f.set_result(_verdict("verified", {"build": 0.0}))
+            self.futures.append(f)
+            return f
+
+    ex = HalfDone()
+    items = bench.pick(bench.corpus("cpu"), 6, ["format_k"])
+    t0 = time.monotonic()
+    rep = bench.run_bench(items, ex, verify_kw={}, sample_gpu=False, max_wall_s=1.0)
+    assert time.monotonic() - t0 < 30
+    assert rep.candidates == 3 and rep.by_status == {"verified": 3}
+    assert rep.config["unfinished"] == 3 and rep.config["not_submitted"] == 0 and rep.config["max_wall_s"] == 1.0
+    assert rep.wall_s >= 1.0 and abs(rep.per_hour - 3 / rep.wall_s * 3600) < 1e-6
+    assert all(f.cancelled() for f in ex.futures[1::2])  # the late ones are cancelled, not left to run

@@ -22,6 +22,7 @@ import subprocess
 import threading
 import time
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -205,13 +206,16 @@ class BenchReport:
 
 def run_bench(items: Sequence[BenchItem], executor: Any, *, verify_kw: dict[str, Any],
               config: dict[str, Any] | None = None, sample_gpu: bool = True, fresh: bool = False,
-              in_flight: int | None = None) -> BenchReport:
+              in_flight: int | None = None, max_wall_s: float | None = None) -> BenchReport:
     """Submit every item to `executor`, wait for all verdicts, and summarise them.
 
     `fresh` makes every candidate a new source (a unique trailing comment), so each one is compiled as
     evolution's candidates are, instead of hitting the build cache after the corpus's first round.
     `in_flight` keeps at most that many candidates submitted and unfinished (None: all at once), so
     submit-to-verdict latency measures the harness and not the queue in front of it.
+    `max_wall_s` stops submitting and waiting after that many seconds: the rate counts the verdicts that
+    arrived by then over that time (a lower bound: work in progress is not counted), the rest are
+    cancelled where not started and reported as `unfinished` in the config.
     """
     import threading as _threading
     import uuid
@@ -224,8 +228,11 @@ def run_bench(items: Sequence[BenchItem], executor: Any, *, verify_kw: dict[str,
     t0 = time.monotonic()
     cpu0 = _cpu_seconds()
     slots = _threading.BoundedSemaphore(in_flight) if in_flight else None
+    deadline = t0 + max_wall_s if max_wall_s else None
     futures: list[tuple[Result, Future | None]] = []
     for it in items:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
         r = Result(it, submitted=time.monotonic())
         results.append(r)
         try:
@@ -237,27 +244,37 @@ def run_bench(items: Sequence[BenchItem], executor: Any, *, verify_kw: dict[str,
             futures.append((r, None))
             continue
         if slots is not None:
-            slots.acquire()
+            if not slots.acquire(timeout=None if deadline is None else max(0.0, deadline - time.monotonic())):
+                results.pop()
+                break
             r.submitted = time.monotonic()
         fut = executor.submit(cand, **verify_kw)
         fut.add_done_callback(lambda _f, r=r: setattr(r, "finished", time.monotonic()))
         if slots is not None:
             fut.add_done_callback(lambda _f: slots.release())
         futures.append((r, fut))
+    unfinished: list[Result] = []
     for r, fut in futures:
         if fut is None:
             continue
         try:
-            r.verdict = fut.result()
+            r.verdict = fut.result(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            fut.cancel()  # not started: never runs; running: its verdict arrives after the report and is not counted
+            unfinished.append(r)
+            continue
         except Exception as e:  # noqa: BLE001 - an executor failure is a counted outcome, not a crash
             r.error = f"{type(e).__name__}: {e}"[:500]
         r.finished = r.finished or time.monotonic()
     wall = max(time.monotonic() - t0, 1e-9)
     busy = sampler.stop()
     cpu = _cpu_seconds() - cpu0  # this process and every process it waited for (sandboxes, compilers, workers)
-    return summarise(results, wall, busy, sampler.source,
-                     dict(config or {}, host_cpu_s=round(cpu, 2),
-                          host_cpu_s_per_candidate=round(cpu / max(1, len(results)), 3)))
+    late = {id(r) for r in unfinished}
+    done = [r for r in results if id(r) not in late]  # (host CPU also holds the late ones' work so far)
+    extra = dict(host_cpu_s=round(cpu, 2), host_cpu_s_per_candidate=round(cpu / max(1, len(done)), 3))
+    if max_wall_s:
+        extra.update(max_wall_s=max_wall_s, unfinished=len(unfinished), not_submitted=len(items) - len(results))
+    return summarise(done, wall, busy, sampler.source, dict(config or {}, **extra))
 
 
 def _cpu_seconds() -> float:
