@@ -37,9 +37,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--every-kernel", action="store_true",
+                     help="also build and verify every built-in format-A CPU kernel, not only one per kind")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     import torch
 
+    if not config.getoption("--every-kernel"):
+        rest = pytest.mark.skip(reason="one kernel of each kind is built in CI; run the rest with `pytest --every-kernel`")
+        for item in items:
+            if "every_kernel" in item.keywords:
+                item.add_marker(rest)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device (run `python3 -m pytest -m gpu` on a GPU machine)")
