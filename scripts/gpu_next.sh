@@ -13,7 +13,7 @@
 #                 the adversarial corpus), 16 at a time
 #   bench-before  issue 16's command on the code before this session's changes (.baseline: a worktree of
 #                 the commit before, carried), same machine, same flags
-#   bench-after   the same command on this tree
+#   bench-after   the same command on this tree (ISSUE16_N=12 halves both when device time is short)
 #   bench-host    the same mix with the sizes chosen for the host (150 fresh candidates)
 #   bench-cached  the same 150 again (every build cached)
 #   bench-latency cached candidates one at a time: one candidate's submit -> verdict
@@ -38,7 +38,7 @@ export KERNEL_EVOLVE_CACHE="${KERNEL_EVOLVE_CACHE:-$PWD/.kecache}" PYTHONUNBUFFE
 [ -d /tmp/site ] && export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
 XDIST=""
 python3 -c "import xdist" 2>/dev/null && XDIST="-n ${XDIST_N:-4}"
-ISSUE16=(--backend cuda -n 24 --fresh --size small --workers 14 --per-device 4 --warm 2
+ISSUE16=(--backend cuda -n "${ISSUE16_N:-24}" --fresh --size small --workers 14 --per-device 4 --warm 2
          --mix format_k,known_good,failing,adversarial --seeds 2 --no-compile-baseline)
 
 stage() {  # stage NAME DEFAULT_BUDGET CMD...
