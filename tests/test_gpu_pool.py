@@ -164,3 +164,28 @@ def test_warm_pool_per_simulated_gpu_sees_only_its_gpu(monkeypatch) -> None:
     assert made == [{"CUDA_VISIBLE_DEVICES": "4"}, {"CUDA_VISIBLE_DEVICES": "6"}]
     assert seen and all(["4", "6"][i] == dev for i, dev in seen)
     assert all(p.closed for p in ex.warm_pools)
+
+
+def test_a_build_made_before_the_slot_keeps_its_time_and_words_in_the_verdict() -> None:
+    """Verify sees only the cache hit the executor's build left; the verdict must still say the build was cold."""
+    from harness.candidate import load_candidate
+    from harness.types import Check
+
+    task = load_task("level1/layernorm")
+    src = (HERE / "kernels" / "k" / "layernorm_cpu.cpp").read_text() + f"\n// {time.time_ns()}\n"  # a new source: cold
+    cand = load_candidate(src, task, format="K")
+
+    def verify_saw_a_hit(candidate, *, device_index, backend="cpu", **kw) -> Verdict:
+        return Verdict(status="verified", task_id=task.task_id, task_sha256=task.sha256, kernel_sha256=candidate.sha256,
+                       format="K", checks=(Check("compile", "pass", "cached"), Check("case:seed0", "pass")), flags=(),
+                       env=Env(device="cpu", backend=backend, torch_version="", cuda_version=""),
+                       seconds={"build": 0.01, "run": 1.0})
+
+    with GpuPoolExecutor(["0"], verify_fn=verify_saw_a_hit) as ex:
+        cold = ex.submit(cand, backend="cpu").result(timeout=300)
+        again = ex.submit(cand, backend="cpu").result(timeout=300)  # now the executor's build is a hit too
+    reason = next(c.reason for c in cold.checks if c.name == "compile")
+    assert reason.startswith("built in ") and "before a GPU slot was taken (format K)" in reason, reason
+    assert cold.seconds["build"] > 0.05 and cold.seconds["run"] == 1.0
+    assert next(c.reason for c in again.checks if c.name == "compile") == "cached"
+    assert again.seconds["build"] == 0.01

@@ -19,6 +19,7 @@ import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Callable, Iterator, Sequence
 
 from harness.build import cache
@@ -70,15 +71,27 @@ def accepts_device_index(fn: Callable[..., Any]) -> bool:
     return accepts_keyword(fn, "device_index")
 
 
-def _prebuild(candidate: Candidate, verify_kw: dict[str, Any]) -> None:
+def _prebuild(candidate: Candidate, verify_kw: dict[str, Any]) -> cache.BuildResult | None:
     """Compile a format-A or K candidate into the shared cache without holding a GPU (verify then hits it)."""
     if candidate.format not in ("A", "K"):
-        return
+        return None
     backend = resolve_backend(verify_kw.get("backend", "auto"))
     if verify_kw.get("static_checks", True) and \
             static.static_check(candidate.source, format=candidate.format, backend=backend).rejected:
-        return  # verify refuses it before building; don't spend a compile on it
-    cache.build(candidate.source, backend=backend, format=candidate.format)
+        return None  # verify refuses it before building; don't spend a compile on it
+    return cache.build(candidate.source, backend=backend, format=candidate.format)
+
+
+def with_prebuild(verdict: Verdict, built: cache.BuildResult | None) -> Verdict:
+    """The verdict as if verify had compiled: a build made before the GPU slot keeps its time in `seconds["build"]`
+    and its words in the compile check (verify itself saw only the cache hit it left)."""
+    if built is None or built.cached or not built.ok:
+        return verdict
+    checks = tuple(replace(c, reason=f"built in {built.seconds:.1f} s before a GPU slot was taken ({built.path})"
+                           + c.reason[len("cached"):])
+                   if c.name == "compile" and c.reason.startswith("cached") else c for c in verdict.checks)
+    seconds = dict(verdict.seconds, build=round(verdict.seconds.get("build", 0.0) + built.seconds, 4))
+    return replace(verdict, checks=checks, seconds=seconds)
 
 
 class GpuPoolExecutor:
@@ -116,8 +129,10 @@ class GpuPoolExecutor:
                 raise
 
     def _job(self, candidate: Candidate, verify_kw: dict[str, Any]) -> Verdict:
-        if self._prebuild:
-            _prebuild(candidate, verify_kw)
+        built = _prebuild(candidate, verify_kw) if self._prebuild else None
+        return with_prebuild(self._run(candidate, verify_kw), built)
+
+    def _run(self, candidate: Candidate, verify_kw: dict[str, Any]) -> Verdict:
         with self.pool.acquire() as i:
             with self._lock:
                 self.runs_per_device[i] += 1
@@ -143,4 +158,4 @@ class GpuPoolExecutor:
         self.shutdown()
 
 
-__all__ = ["GpuPool", "GpuPoolExecutor", "accepts_device_index"]
+__all__ = ["GpuPool", "GpuPoolExecutor", "accepts_device_index", "with_prebuild"]
