@@ -210,7 +210,52 @@ def test_foreign_pids_fall_back_to_the_device_wide_figure_from_the_runs_start():
     q.used = 12 * GiB
     clock.t += 0.5
     assert "of device memory" in w.poll()
-    assert w.report().maybe_others  # verify runs it again with the GPU alone
+    assert w.report().maybe_others  # run_job runs it again with the GPU alone (test below)
+
+
+
+def test_a_run_stopped_on_a_device_wide_figure_while_sharing_runs_again_alone_once(monkeypatch):
+    """The device-wide figure counts the other runs on the GPU: run_job runs such a run once more with the GPU to
+    itself (and says why); a stop on a per-process figure, or with no lock, is final."""
+    from contextlib import contextmanager
+
+    import harness.sandbox.runner as R
+    from harness.sandbox.process import Limits, RunResult
+    from harness.worker import protocol as P
+
+    budget = M.candidate_budget(GiB, 500 * MiB, device="0")
+
+    def report(method: str) -> M.MemoryReport:
+        return M.MemoryReport(budget=budget, host_peak=GiB, device_peak=2 * GiB, device_method=method,
+                              exceeded="went past 1.5 GiB of device memory", over="device")
+
+    class Lock:
+        alone = 0
+
+        @contextmanager
+        def held_alone(self):
+            Lock.alone += 1
+            yield
+
+    for method, lock, reruns in (("nvml device-wide (no per-process figures)", Lock(), 1),
+                                 ("nvml per-process", Lock(), 0),
+                                 ("nvml device-wide (no per-process figures)", None, 0)):
+        runs: list[bool] = []
+
+        def once(job, *, lock=None, **kw):
+            runs.append(lock is None)
+            return RunResult(exit_code=124, timed_out=False, messages=[], log_tail="", wall_s=1.0,
+                             memory=report(method))
+
+        monkeypatch.setattr(R, "_run_once", once)
+        Lock.alone = 0
+        res = R.run_job(P.Job(role="candidate", task_path="task.py", seeds=(1,), init_seed=0, size="small", device="cuda"), limits=Limits(timeout_s=5),
+                        backend="cuda", lock=lock)
+        assert len(runs) == 1 + reruns and Lock.alone == reruns, (method, runs)
+        if reruns:
+            assert runs[-1] and "device-wide figure" in res.reran_alone  # the second run holds no shared lock
+        else:
+            assert res.reran_alone == ""
 
 
 def test_per_process_figures_nvml_cannot_give_fall_back_too():

@@ -156,16 +156,10 @@ def verify(candidate: Candidate, *, backend: str = DEFAULT.backend, seeds: int =
                     budget=hardening.budget_for(ref, physical_device(device_index) if backend == "cuda" else ""))
     t1 = time.monotonic()
     # correctness shares the device with other runs; the timed calls get it alone (harness.sandbox.devlock.Gate)
-    lock = DeviceLock(backend, device_index)
     res = run_job(job, limits=limits, backend=backend, files=files, copies=copies, env=device_env(device_index),
-                  pool=pool, lock=lock)
-    if res.memory is not None and res.memory.maybe_others:  # a device-wide figure: other runs may have raised it
-        with lock.held_alone():
-            res = replace(run_job(job, limits=limits, backend=backend, files=files, copies=copies,
-                                  env=device_env(device_index)), reran_alone=True)
+                  pool=pool, lock=DeviceLock(backend, device_index))
     if res.reran_alone:
-        j.skip("device_memory", "CUDA ran out of memory while the GPU was shared with other runs; "
-                                "the candidate was run again with the GPU to itself")
+        j.skip("device_memory", f"{res.reran_alone}; the candidate was run again with the GPU to itself")
     secs["run"] = time.monotonic() - t1
     secs.update({f"run.{k}": x for k, x in res.phases(t1).items()})  # where the time went (start-up is in hello)
     secs["run.queued"] = res.gate_wait_s  # of which waiting for the device (shared, then the timing slot)

@@ -63,7 +63,7 @@ class RunResult:
     # per message, in order: (kind, time its header arrived, time it was fully read), monotonic seconds
     times: list[tuple[str, float, float]] = field(default_factory=list)
     gate_wait_s: float = 0.0   # time queued for the device (shared at start, exclusive before timing)
-    reran_alone: bool = False  # a CUDA OOM while sharing the device: this is the second run, the device alone
+    reran_alone: str = ""     # why this is a second run with the device alone (`runner.shared_device_failure`)
     transfer: str = ""         # how tensors crossed: "shared memory", or "pipe (<why shared memory was refused>)"
     memory: MemoryReport | None = None  # what the parent measured against `Limits.budget` (None: no budget)
 

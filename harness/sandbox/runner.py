@@ -34,14 +34,16 @@ def run_job(job: P.Job, *, limits: Limits, backend: str, env: dict[str, str] | N
     With a `pool` (harness.sandbox.warm.WarmPool) of the same backend, environment and rlimits, the process is one
     the pool pre-started (torch imported, waiting for one job); otherwise, or if the pool has none, a cold one.
     With a device `lock` the run holds the device shared, and a timed job waits for it exclusively before
-    its timed calls (`harness.sandbox.devlock.Gate`); the time queued does not count against `limits`. A run that
-    stops on CUDA out of memory while sharing runs once more, cold, with the device alone (`reran_alone`).
+    its timed calls (`harness.sandbox.devlock.Gate`); the time queued does not count against `limits`. A run
+    whose failure other runs sharing the device may have caused (`shared_device_failure`) runs once more,
+    cold, with the device alone (`reran_alone` says why).
     """
     res = _run_once(job, limits=limits, backend=backend, env=env, files=files, copies=copies, pool=pool, lock=lock)
-    if lock is not None and out_of_device_memory(res):
+    why = shared_device_failure(res) if lock is not None else ""
+    if why:
         with lock.held_alone():
             res = replace(_run_once(job, limits=limits, backend=backend, env=env, files=files, copies=copies),
-                          reran_alone=True)
+                          reran_alone=why)
     return res
 
 
@@ -89,6 +91,16 @@ def _run_once(job: P.Job, *, limits: Limits, backend: str, env: dict[str, str] |
             gate.close()
         free_uid(uid)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def shared_device_failure(res: RunResult) -> str:
+    """Why the run's failure may be another run's doing while they shared the GPU ("" if it cannot be)."""
+    if out_of_device_memory(res):
+        return "CUDA ran out of memory while the GPU was shared with other runs"
+    if res.memory is not None and res.memory.maybe_others:
+        return ("the run went past its device-memory budget on a device-wide figure, which counts the other runs "
+                "sharing the GPU")
+    return ""
 
 
 def out_of_device_memory(res: RunResult) -> bool:
